@@ -1,0 +1,181 @@
+// Package config holds the receiver's and lab host's configuration, their
+// built-in defaults (SPEC §11) and the strict loader that reads them from the
+// TOML subset.
+package config
+
+import "time"
+
+// Default paths of the config files.
+const (
+	ReceiverPath = "/etc/cis490/receiver.toml"
+	LabHostPath  = "/etc/cis490/lab-host.toml"
+)
+
+// DefaultRemediation is the text returned with gate refusals: three shell
+// lines an operator can paste into a lab host (SPEC §7, §13).
+const DefaultRemediation = "cd /opt/cis490 && sudo -u cis490 git pull origin main\n" +
+	"sudo /opt/cis490/scripts/install-lab-host.sh\n" +
+	"sudo systemctl restart cis490-orchestrator"
+
+// Receiver is receiver.toml.
+type Receiver struct {
+	Server      Server
+	Auth        Auth
+	TLS         TLS
+	VersionGate VersionGate
+	FleetHealth FleetHealth
+}
+
+// Server is the [server] table.
+type Server struct {
+	Listen               string
+	DataDir              string
+	MaxBodyBytes         int64
+	MinFreeBytes         int64
+	MaxConcurrentUploads int
+	BodyIdleTimeoutS     int
+	AttemptsMaxBytes     int64
+}
+
+// Auth is the [auth] and [auth.hosts] tables.
+type Auth struct {
+	Token               string
+	TokenFile           string
+	ClientSubjectHeader string
+	Hosts               map[string]string // host id -> token file path
+}
+
+// TLS is the [tls] table.
+type TLS struct {
+	CertFile     string
+	KeyFile      string
+	ClientCAFile string
+}
+
+// VersionGate is the [version_gate] table (SPEC §7).
+type VersionGate struct {
+	Enabled       bool
+	ForgejoURL    string
+	RepoOwner     string
+	RepoName      string
+	Branch        string
+	AuthToken     string
+	AuthTokenFile string
+	RepoPath      string
+	Window        int
+	RefreshS      int
+	Remediation   string
+}
+
+// FleetHealth is the [fleet_health] table (SPEC §10).
+type FleetHealth struct {
+	ActiveWindowS    int
+	SilentAfterS     int
+	FatalWindowS     int
+	FatalMinAttempts int
+	HealthMaxAgeS    int
+	ExpectedHosts    []string
+	NotifyCommand    string
+}
+
+// DefaultReceiver returns the built-in receiver configuration: a loopback
+// trial with auth off.
+func DefaultReceiver() Receiver {
+	return Receiver{
+		Server: Server{
+			Listen:               "127.0.0.1:8490",
+			DataDir:              "/var/lib/cis490",
+			MaxBodyBytes:         4 << 30,
+			MinFreeBytes:         1 << 30,
+			MaxConcurrentUploads: 32,
+			BodyIdleTimeoutS:     60,
+			AttemptsMaxBytes:     64 << 20,
+		},
+		VersionGate: VersionGate{
+			Enabled:     true,
+			Branch:      "main",
+			Window:      100,
+			RefreshS:    5,
+			Remediation: DefaultRemediation,
+		},
+		FleetHealth: FleetHealth{
+			ActiveWindowS:    86400,
+			SilentAfterS:     1800,
+			FatalWindowS:     3600,
+			FatalMinAttempts: 3,
+			HealthMaxAgeS:    129600,
+		},
+	}
+}
+
+// LabHost is lab-host.toml, shared by the shipper and the doctor.
+type LabHost struct {
+	HostID   string
+	Paths    Paths
+	Receiver ReceiverClient
+	Shipper  Shipper
+	Doctor   Doctor
+}
+
+// Paths is the [paths] table.
+type Paths struct {
+	DataDir string
+}
+
+// ReceiverClient is the lab host's [receiver] table.
+type ReceiverClient struct {
+	URL        string
+	Token      string
+	TokenFile  string
+	CABundle   string
+	ClientCert string
+	ClientKey  string
+	TimeoutS   int
+}
+
+// Shipper is the [shipper] table.
+type Shipper struct {
+	ScanIntervalS              int
+	SettleS                    int
+	ZstdLevel                  int
+	BackoffMinS                int
+	BackoffMaxS                int
+	QuarantineKeepDays         int
+	QuarantineCleanupIntervalS int
+	ShippedKeepDays            int
+}
+
+// Doctor is the [doctor] table.
+type Doctor struct {
+	Since        time.Duration
+	CertWarnDays int
+	MinFreeBytes int64
+}
+
+// DefaultLabHost returns the built-in lab host configuration; host_id is the
+// machine's hostname.
+func DefaultLabHost(hostname string) LabHost {
+	return LabHost{
+		HostID: hostname,
+		Paths:  Paths{DataDir: "/opt/cis490/data"},
+		Receiver: ReceiverClient{
+			URL:      "http://127.0.0.1:8490",
+			TimeoutS: 30,
+		},
+		Shipper: Shipper{
+			ScanIntervalS:              5,
+			SettleS:                    10,
+			ZstdLevel:                  3,
+			BackoffMinS:                5,
+			BackoffMaxS:                600,
+			QuarantineKeepDays:         30,
+			QuarantineCleanupIntervalS: 3600,
+			ShippedKeepDays:            0,
+		},
+		Doctor: Doctor{
+			Since:        10 * time.Minute,
+			CertWarnDays: 14,
+			MinFreeBytes: 2 << 30,
+		},
+	}
+}

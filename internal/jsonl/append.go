@@ -1,0 +1,128 @@
+// Package jsonl reads and appends newline-delimited JSON files durably: the
+// index, the attempts log and the alerts log. Writers append whole lines and
+// fsync; readers skip a torn last line (one without its newline).
+package jsonl
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+)
+
+// ErrBroken is returned by every Append after a failed fsync: the page cache
+// state is then unknown, so the appender refuses to claim durability again
+// until the process restarts and repairs the file.
+var ErrBroken = errors.New("appender broken by an earlier fsync failure")
+
+// Appender appends lines to one file and makes them durable. Concurrent
+// Appends share fsyncs: one fsync covers every line written before it began,
+// and no Append returns before its own line is on stable storage.
+type Appender struct {
+	path string
+
+	mu      sync.Mutex // guards f writes, size, written, broken
+	f       *os.File
+	size    int64
+	written uint64
+	broken  error
+
+	syncMu sync.Mutex // serialises fsyncs
+	synced uint64     // guarded by syncMu
+}
+
+// OpenAppender opens (creating with mode 0640) path for appending. A torn
+// last line must have been repaired first (see RepairTorn).
+func OpenAppender(path string) (*Appender, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return &Appender{path: path, f: f, size: st.Size()}, nil
+}
+
+// Path returns the file's path.
+func (a *Appender) Path() string { return a.path }
+
+// Size returns the file's current length in bytes.
+func (a *Appender) Size() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.size
+}
+
+// Append marshals v as one JSON line, writes it and returns once it is
+// fsynced.
+func (a *Appender) Append(v any) error {
+	line, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("append %s: %w", a.path, err)
+	}
+	return a.AppendLine(append(line, '\n'))
+}
+
+// AppendLine writes line (which must end in '\n' and hold no other newline)
+// and returns once it is fsynced.
+func (a *Appender) AppendLine(line []byte) error {
+	seq, err := a.write(line)
+	if err != nil {
+		return err
+	}
+	return a.syncThrough(seq)
+}
+
+func (a *Appender) write(line []byte) (uint64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.broken != nil {
+		return 0, a.broken
+	}
+	n, err := a.f.Write(line)
+	if err != nil {
+		// Cut a partial line off again so the next row is not glued to it.
+		if n > 0 {
+			if terr := a.f.Truncate(a.size); terr != nil {
+				a.broken = fmt.Errorf("append %s: %w", a.path, ErrBroken)
+			}
+		}
+		return 0, fmt.Errorf("append %s: %w", a.path, err)
+	}
+	a.size += int64(n)
+	a.written++
+	return a.written, nil
+}
+
+func (a *Appender) syncThrough(seq uint64) error {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+	if a.synced >= seq {
+		return nil
+	}
+	a.mu.Lock()
+	target, broken := a.written, a.broken
+	a.mu.Unlock()
+	if broken != nil {
+		return broken
+	}
+	if err := a.f.Sync(); err != nil {
+		a.mu.Lock()
+		a.broken = fmt.Errorf("fsync %s: %v: %w", a.path, err, ErrBroken)
+		a.mu.Unlock()
+		return a.broken
+	}
+	a.synced = target
+	return nil
+}
+
+// Close closes the file.
+func (a *Appender) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.f.Close()
+}
