@@ -1,0 +1,295 @@
+package pack
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+var update = flag.Bool("update", false, "print the golden digest instead of checking it")
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// longName is one path component too long for a USTAR name field, so its
+// entry needs a PAX path record.
+var longName = strings.Repeat("L", 150)
+
+// goldenNodes is the fixture of TestGolden and of most other tests. Its names
+// make depth-first order differ from a plain sort of full paths: "a/" sorts
+// after "a-b" and "a.txt" by path but before them by name.
+var goldenNodes = []node{
+	{path: "a", dir: true, mode: 0o750},
+	{path: "a/b.bin", data: strings.Repeat("\x00\x01\x02\x03binary", 30000), mode: 0o600},
+	{path: "a/c", link: "../a.txt"},
+	{path: "a-b", data: "dash\n", mode: 0o644, mtime: 1_000_000_000},
+	{path: "a.txt", data: "hello\n", mode: 0o664},
+	{path: "empty", data: "", mode: 0o444},
+	{path: "link-dangling", link: "nowhere/at/all"},
+	{path: "link-dir", link: "a"},
+	{path: "meta.json", data: `{"code_version":{"commit":"0123456789abcdef0123456789abcdef01234567"}}` + "\n"},
+	{path: "old", data: "before 1970\n", mtime: -1},
+	{path: "run.sh", data: "#!/bin/sh\n", mode: 0o755 | os.ModeSetuid | os.ModeSetgid},
+	{path: "shared", dir: true, mode: 0o777 | os.ModeSticky},
+	{path: "shared/" + longName, data: "long\n"},
+	{path: "shared/" + strings.Repeat("d", 90), dir: true},
+	{path: "shared/" + strings.Repeat("d", 90) + "/deep.csv", data: "x,y\n1,2\n"},
+}
+
+// goldenSHA256 is the digest of goldenNodes packed as "ep-golden" at the
+// default level, the same on every machine and architecture. Regenerate with
+// go test -run TestGolden -update ./shipper/pack/ after a deliberate change
+// of the tarball format (it breaks idempotent re-uploads of repacked
+// episodes).
+const goldenSHA256 = "074299cedac9740a93090cf4e04e1ad4189f0e47d0b80a5fae5a49b681cf784b"
+
+func TestGolden(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "ep-golden")
+	mustTree(t, root, goldenNodes)
+	_, res := mustPack(t, root, "ep-golden", Options{})
+	if *update {
+		t.Logf("goldenSHA256 = %q (%d bytes)", res.SHA256, res.Bytes)
+		return
+	}
+	if res.SHA256 != goldenSHA256 {
+		t.Errorf("sha256 = %s, want %s (%d bytes)", res.SHA256, goldenSHA256, res.Bytes)
+	}
+}
+
+func TestWriteDeterministic(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "ep")
+	mustTree(t, root, goldenNodes)
+	first, res1 := mustPack(t, root, "ep", Options{})
+
+	t.Run("twice", func(t *testing.T) {
+		second, res2 := mustPack(t, root, "ep", Options{})
+		if res1 != res2 || !bytes.Equal(first, second) {
+			t.Errorf("second pack differs: %v vs %v", res1, res2)
+		}
+	})
+	t.Run("after atime and sub-second mtime change", func(t *testing.T) {
+		p := filepath.Join(root, "a.txt")
+		if err := os.Chtimes(p, time.Unix(2_000_000_000, 0), time.Unix(fixtureTime, 999_999_999)); err != nil {
+			t.Fatal(err)
+		}
+		_, res2 := mustPack(t, root, "ep", Options{})
+		if res1 != res2 {
+			t.Errorf("pack changed: %v vs %v", res1, res2)
+		}
+	})
+	t.Run("mtime change shows", func(t *testing.T) {
+		p := filepath.Join(root, "a.txt")
+		if err := os.Chtimes(p, time.Time{}, time.Unix(fixtureTime+1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		_, res2 := mustPack(t, root, "ep", Options{})
+		if res1 == res2 {
+			t.Errorf("mtime change did not change the pack")
+		}
+	})
+}
+
+func TestWriteLevels(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "ep")
+	mustTree(t, root, goldenNodes)
+	_, def := mustPack(t, root, "ep", Options{})
+	_, three := mustPack(t, root, "ep", Options{Level: 3})
+	_, one := mustPack(t, root, "ep", Options{Level: 1})
+	if def != three {
+		t.Errorf("level 0 = %v, level 3 = %v: want the default to be 3", def, three)
+	}
+	if one == three {
+		t.Errorf("level 1 and level 3 packed identically")
+	}
+}
+
+func TestWriteHeaders(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "ep")
+	mustTree(t, root, goldenNodes)
+	b, _ := mustPack(t, root, "ep", Options{})
+	es := mustUnpack(t, b)
+
+	wantOrder := []string{
+		"ep/", "ep/a/", "ep/a/b.bin", "ep/a/c", "ep/a-b", "ep/a.txt", "ep/empty",
+		"ep/link-dangling", "ep/link-dir", "ep/meta.json", "ep/old", "ep/run.sh",
+		"ep/shared/", "ep/shared/" + longName, "ep/shared/" + strings.Repeat("d", 90) + "/",
+		"ep/shared/" + strings.Repeat("d", 90) + "/deep.csv",
+	}
+	if got := names(es); !slices.Equal(got, wantOrder) {
+		t.Fatalf("order:\n got %q\nwant %q", got, wantOrder)
+	}
+	byName := map[string]*tar.Header{}
+	for _, e := range es {
+		h := e.hdr
+		byName[h.Name] = h
+		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" {
+			t.Errorf("%s: owner %d:%d %q:%q, want 0:0 with no names", h.Name, h.Uid, h.Gid, h.Uname, h.Gname)
+		}
+		if !h.AccessTime.IsZero() || !h.ChangeTime.IsZero() {
+			t.Errorf("%s: atime %v ctime %v recorded", h.Name, h.AccessTime, h.ChangeTime)
+		}
+		if h.ModTime.Nanosecond() != 0 {
+			t.Errorf("%s: mtime %v has sub-seconds", h.Name, h.ModTime)
+		}
+		if h.Format == tar.FormatGNU {
+			t.Errorf("%s: GNU format", h.Name)
+		}
+		if len(h.PAXRecords) > 0 && h.Name != "ep/shared/"+longName && h.Name != "ep/old" {
+			t.Errorf("%s: unexpected PAX records %v", h.Name, h.PAXRecords)
+		}
+	}
+	tests := []struct {
+		name     string
+		typ      byte
+		mode     int64
+		mtime    int64
+		size     int64
+		linkname string
+	}{
+		{"ep/", tar.TypeDir, 0o755, fixtureTime, 0, ""},
+		{"ep/a/", tar.TypeDir, 0o750, fixtureTime, 0, ""},
+		{"ep/a/b.bin", tar.TypeReg, 0o600, fixtureTime, 300000, ""},
+		{"ep/a/c", tar.TypeSymlink, 0o777, fixtureTime, 0, "../a.txt"},
+		{"ep/a-b", tar.TypeReg, 0o644, 1_000_000_000, 5, ""},
+		{"ep/empty", tar.TypeReg, 0o444, fixtureTime, 0, ""},
+		{"ep/link-dangling", tar.TypeSymlink, 0o777, fixtureTime, 0, "nowhere/at/all"},
+		{"ep/link-dir", tar.TypeSymlink, 0o777, fixtureTime, 0, "a"},
+		{"ep/old", tar.TypeReg, 0o644, -1, 12, ""},
+		{"ep/run.sh", tar.TypeReg, 0o6755, fixtureTime, 10, ""},
+		{"ep/shared/", tar.TypeDir, 0o1777, fixtureTime, 0, ""},
+		{"ep/shared/" + longName, tar.TypeReg, 0o644, fixtureTime, 5, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimPrefix(tt.name, "ep/"), func(t *testing.T) {
+			h := byName[tt.name]
+			if h == nil {
+				t.Fatalf("missing")
+			}
+			if h.Typeflag != tt.typ || h.Mode != tt.mode || h.ModTime.Unix() != tt.mtime ||
+				h.Size != tt.size || h.Linkname != tt.linkname {
+				t.Errorf("got type %q mode %o mtime %d size %d link %q, want %q %o %d %d %q",
+					h.Typeflag, h.Mode, h.ModTime.Unix(), h.Size, h.Linkname,
+					tt.typ, tt.mode, tt.mtime, tt.size, tt.linkname)
+			}
+		})
+	}
+	t.Run("contents", func(t *testing.T) {
+		for _, e := range es {
+			if e.hdr.Name == "ep/a/b.bin" && string(e.data) != goldenNodes[1].data {
+				t.Errorf("b.bin contents differ (%d bytes)", len(e.data))
+			}
+		}
+	})
+}
+
+func TestWriteSkipsSpecialFiles(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "ep")
+	mustTree(t, root, []node{{path: "keep", data: "x"}})
+	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	b, _ := mustPack(t, root, "ep", Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if got, want := names(mustUnpack(t, b)), []string{"ep/", "ep/fifo"}; slices.Contains(got, want[1]) {
+		t.Errorf("entries %q include the FIFO", got)
+	}
+	if !strings.Contains(logs.String(), "path=ep/fifo") || !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("no warning about the FIFO in %q", logs.String())
+	}
+}
+
+func TestZstdFrame(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "ep")
+	mustTree(t, root, goldenNodes)
+	b, _ := mustPack(t, root, "ep", Options{})
+
+	var h zstd.Header
+	if err := h.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	if !h.HasCheckSum || h.HasFCS || h.DictionaryID != 0 || h.Skippable {
+		t.Errorf("frame header %+v: want checksum, no content size, no dictionary", h)
+	}
+	if h.WindowSize > WindowSize {
+		t.Errorf("window %d > %d", h.WindowSize, WindowSize)
+	}
+	t.Run("single frame", func(t *testing.T) {
+		if got, want := frameLen(t, b, h.HeaderSize), len(b); got != want {
+			t.Errorf("first frame is %d bytes of %d", got, want)
+		}
+	})
+	t.Run("checksum verified", func(t *testing.T) {
+		bad := slices.Clone(b)
+		bad[len(bad)-1] ^= 0xff // last byte of the content checksum
+		dec, _ := zstd.NewReader(nil)
+		defer dec.Close()
+		_, err := dec.DecodeAll(bad, nil)
+		if err == nil {
+			t.Errorf("corrupted checksum accepted")
+		}
+	})
+}
+
+// frameLen walks the blocks of the zstd frame whose header is hdrLen bytes
+// (RFC 8878 §3.1.1.2) and returns the frame's length including its 4-byte
+// content checksum.
+func frameLen(tb testing.TB, b []byte, hdrLen int) int {
+	tb.Helper()
+	off := hdrLen
+	for {
+		if off+3 > len(b) {
+			tb.Fatalf("block header at %d past the end", off)
+		}
+		bh := int(b[off]) | int(b[off+1])<<8 | int(b[off+2])<<16
+		last, typ, size := bh&1 == 1, bh>>1&3, bh>>3
+		off += 3
+		if typ == 1 { // RLE: one byte repeated size times
+			size = 1
+		}
+		off += size
+		if last {
+			return off + 4
+		}
+	}
+}
+
+func TestWriteRejects(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		root, id string
+		vanished bool
+	}{
+		{"bad id", dir, "../x", false},
+		{"root is a file", file, "file", false},
+		{"root missing", filepath.Join(dir, "gone"), "gone", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Write(context.Background(), &bytes.Buffer{}, tt.root, tt.id, Options{})
+			if err == nil || errors.Is(err, ErrVanished) != tt.vanished {
+				t.Errorf("err = %v, want vanished=%v", err, tt.vanished)
+			}
+		})
+	}
+}
