@@ -67,6 +67,18 @@ func (a *Appender) Append(v any) error {
 	return a.AppendLine(append(line, '\n'))
 }
 
+// AppendUnsynced marshals v as one JSON line and writes it without waiting
+// for an fsync: the line survives a crash of the process but not of the
+// machine. For diagnostic logs whose loss costs no data.
+func (a *Appender) AppendUnsynced(v any) error {
+	line, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("append %s: %w", a.path, err)
+	}
+	_, err = a.write(append(line, '\n'))
+	return err
+}
+
 // AppendLine writes line (which must end in '\n' and hold no other newline)
 // and returns once it is fsynced.
 func (a *Appender) AppendLine(line []byte) error {

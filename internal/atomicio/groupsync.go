@@ -1,0 +1,44 @@
+package atomicio
+
+import (
+	"os"
+	"sync"
+)
+
+// GroupSyncer shares fsyncs of one file or directory between concurrent
+// callers: Sync returns once an fsync that began after the call started has
+// completed, and callers that arrive while an fsync runs share the next one.
+type GroupSyncer struct {
+	f *os.File
+
+	mu      sync.Mutex // guards tickets
+	tickets uint64
+
+	syncMu sync.Mutex // serialises fsyncs; guards synced
+	synced uint64
+}
+
+// NewGroupSyncer returns a GroupSyncer for f, which it does not close.
+func NewGroupSyncer(f *os.File) *GroupSyncer { return &GroupSyncer{f: f} }
+
+// Sync makes every change made before the call durable.
+func (g *GroupSyncer) Sync() error {
+	g.mu.Lock()
+	g.tickets++
+	mine := g.tickets
+	g.mu.Unlock()
+
+	g.syncMu.Lock()
+	defer g.syncMu.Unlock()
+	if g.synced >= mine {
+		return nil
+	}
+	g.mu.Lock()
+	target := g.tickets
+	g.mu.Unlock()
+	if err := g.f.Sync(); err != nil {
+		return err
+	}
+	g.synced = target
+	return nil
+}

@@ -1,0 +1,191 @@
+// Package api is the receiver's HTTP interface (SPEC §4): episode PUT and
+// HEAD, ping, host health, healthz and metrics. Handlers return *wire.Error
+// for refusals; one adapter writes the JSON body and the log line.
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"cis490/internal/wire"
+	"cis490/receiver/store"
+)
+
+// Gate decides whether an upload's commit may enter the dataset (SPEC §7).
+type Gate interface {
+	// Check returns nil when the commit passes (or the gate is off) and the
+	// refusal to answer otherwise; it never waits on the network.
+	Check(header string, present bool) *wire.Error
+	// Verdict names the outcome for /v1/ping: pass, commit-not-in-window,
+	// malformed-commit, gate-unavailable or disabled.
+	Verdict(header string) string
+}
+
+// GateStats is what /metrics shows of the gate.
+type GateStats struct {
+	Enabled     bool
+	Source      string
+	Commits     int
+	LastRefresh time.Time
+}
+
+// Options configure a Handler.
+type Options struct {
+	Store                *store.Store
+	Gate                 Gate             // nil: gate off
+	GateStats            func() GateStats // nil: no gate metrics
+	Auth                 *Auth
+	MaxBodyBytes         int64
+	MinFreeBytes         int64
+	MaxConcurrentUploads int
+	BodyIdleTimeout      time.Duration
+	Attempts             *AttemptsLog
+	Version              string
+	Logger               *slog.Logger
+	Now                  func() time.Time
+	// FreeBytes overrides the free-space probe (tests).
+	FreeBytes func() (int64, error)
+}
+
+// Handler serves the API.
+type Handler struct {
+	o       Options
+	log     *slog.Logger
+	slots   chan struct{}
+	reserve atomic.Int64 // bytes promised to uploads in flight
+	m       metrics
+	mux     *http.ServeMux
+}
+
+// New returns a Handler.
+func New(o Options) *Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.FreeBytes == nil {
+		o.FreeBytes = o.Store.FreeBytes
+	}
+	if o.Auth == nil {
+		o.Auth = &Auth{}
+	}
+	if o.MaxConcurrentUploads < 1 {
+		o.MaxConcurrentUploads = 1
+	}
+	h := &Handler{o: o, log: o.Logger, slots: make(chan struct{}, o.MaxConcurrentUploads)}
+	h.m.init()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+wire.HealthzPath, h.healthz)
+	mux.Handle("GET "+wire.MetricsPath, h.wrap(h.metrics))
+	mux.Handle("POST "+wire.PingPath, h.wrap(h.ping))
+	mux.Handle("PUT "+wire.EpisodesPrefix+"{name...}", h.wrap(h.putEpisode))
+	mux.Handle("HEAD "+wire.EpisodesPrefix+"{name...}", h.wrap(h.headEpisode))
+	mux.Handle("PUT "+wire.HostHealthPrefix+"{host...}", h.wrap(h.putHostHealth))
+	mux.Handle("GET "+wire.HostHealthPath, h.wrap(h.getHostHealth))
+	h.mux = mux
+	return h
+}
+
+// ServeHTTP routes a request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The mux unescapes each path segment, so an encoded slash (%2F) ends up
+	// inside the id, where the id rule refuses it; paths with ".." or "//"
+	// never reach a handler.
+	_, pattern := h.mux.Handler(r)
+	if pattern == "" {
+		h.writeError(w, r, h.notFound(r))
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) notFound(r *http.Request) *wire.Error {
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodHead} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, p := h.mux.Handler(r2); p != "" {
+			return wire.Errorf(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path)
+		}
+	}
+	return wire.Errorf(http.StatusNotFound, wire.CodeNotFound, "no such endpoint: %s", r.URL.Path)
+}
+
+// handlerFunc answers a request or returns the refusal to send.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) *wire.Error
+
+func (h *Handler) wrap(f handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e := f(w, r); e != nil {
+			h.writeError(w, r, e)
+		}
+	})
+}
+
+// writeError is the one place refusals become responses and log lines.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *wire.Error) {
+	if e.RetryAfter > 0 {
+		w.Header().Set(wire.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
+	}
+	level := slog.LevelInfo
+	if e.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	h.log.Log(r.Context(), level, "refused", "method", r.Method, "path", truncate(r.URL.Path, 200),
+		"status", e.Status, "error", e.Code, "detail", e.Detail)
+	writeJSON(w, e.Status, e.Body())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal","detail":"response encoding failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (h *Handler) ping(w http.ResponseWriter, r *http.Request) *wire.Error {
+	who, e := h.o.Auth.Authenticate(r)
+	if e != nil {
+		h.m.unauthorized.Add(1)
+		return e
+	}
+	host, e := who.bindHost(r.Header.Get(wire.HeaderHost))
+	if e != nil {
+		return e
+	}
+	reply := wire.PingReply{Status: "ok", Host: host, Version: h.o.Version}
+	if c, ok := r.Header[http.CanonicalHeaderKey(wire.HeaderCommit)]; ok && len(c) > 0 {
+		if h.o.Gate == nil {
+			reply.Gate = "disabled"
+		} else {
+			reply.Gate = h.o.Gate.Verdict(c[0])
+		}
+	}
+	writeJSON(w, http.StatusOK, reply)
+	return nil
+}
+
+func internalError(err error) *wire.Error {
+	return wire.Errorf(http.StatusInternalServerError, wire.CodeInternal, "the receiver failed: %v", err)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

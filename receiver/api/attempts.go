@@ -1,0 +1,94 @@
+package api
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"cis490/internal/jsonl"
+	"cis490/internal/wire"
+)
+
+// AttemptsFile is the attempts log's name in the data directory; the
+// rotated generation gets the suffix ".1".
+const AttemptsFile = "attempts.jsonl"
+
+// Attempt is one row of attempts.jsonl (SPEC §5.2).
+type Attempt struct {
+	TS     string `json:"ts"`
+	Host   string `json:"host"`
+	ID     string `json:"id"`
+	Status int    `json:"status"`
+	Error  string `json:"error"`
+	Commit string `json:"commit"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// AttemptsLog appends attempt rows and rotates the file to attempts.jsonl.1
+// once it reaches maxBytes. Rows are written before the answer is sent but
+// not fsynced: they are diagnostics, and an fsync per attempt would cost
+// every upload a disk flush.
+type AttemptsLog struct {
+	path     string
+	maxBytes int64
+	mu       sync.Mutex
+	app      *jsonl.Appender
+}
+
+// OpenAttemptsLog opens (creating) the attempts log at path.
+func OpenAttemptsLog(path string, maxBytes int64) (*AttemptsLog, error) {
+	if _, err := jsonl.RepairTorn(path); err != nil {
+		return nil, fmt.Errorf("attempts log: %w", err)
+	}
+	app, err := jsonl.OpenAppender(path)
+	if err != nil {
+		return nil, err
+	}
+	return &AttemptsLog{path: path, maxBytes: maxBytes, app: app}, nil
+}
+
+// Append writes one row, rotating first when the file is full.
+func (l *AttemptsLog) Append(a Attempt) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.maxBytes > 0 && l.app.Size() >= l.maxBytes {
+		if err := l.rotate(); err != nil {
+			return err
+		}
+	}
+	return l.app.AppendUnsynced(a)
+}
+
+func (l *AttemptsLog) rotate() error {
+	if err := l.app.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(l.path, l.path+".1"); err != nil {
+		return fmt.Errorf("rotate %s: %w", l.path, err)
+	}
+	app, err := jsonl.OpenAppender(l.path)
+	if err != nil {
+		return err
+	}
+	l.app = app
+	return nil
+}
+
+// Close closes the log.
+func (l *AttemptsLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.app.Close()
+}
+
+// record appends an attempt row stamped now; a failure is logged, never
+// turned into a refusal.
+func (h *Handler) record(a Attempt) {
+	if h.o.Attempts == nil {
+		return
+	}
+	a.TS = wire.FormatTime(h.o.Now())
+	if err := h.o.Attempts.Append(a); err != nil {
+		h.log.Error("attempts log", "err", err)
+	}
+}

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"cis490/internal/index"
+	"cis490/internal/jsonl"
+	"cis490/internal/wire"
+)
+
+// Backfill appends a row with source "backfill" for every store/ file that
+// has none (SPEC §5.3): it hashes the file and reads <id>/meta.json from the
+// tarball for the commit and host. With dryRun it only reports the rows. It
+// is idempotent. The caller must hold the data directory's lock.
+func Backfill(dataDir string, dryRun bool, now func() time.Time) ([]index.Row, error) {
+	var app *jsonl.Appender
+	if !dryRun {
+		if _, err := jsonl.RepairTorn(filepath.Join(dataDir, index.File)); err != nil {
+			return nil, fmt.Errorf("backfill: %w", err)
+		}
+		var err error
+		if app, err = jsonl.OpenAppender(filepath.Join(dataDir, index.File)); err != nil {
+			return nil, fmt.Errorf("backfill: %w", err)
+		}
+		defer app.Close()
+	}
+	return backfill(dataDir, app, dryRun, now)
+}
+
+func backfill(dataDir string, app *jsonl.Appender, dryRun bool, now func() time.Time) ([]index.Row, error) {
+	if now == nil {
+		now = time.Now
+	}
+	indexed, err := indexedIDs(filepath.Join(dataDir, index.File))
+	if err != nil {
+		return nil, err
+	}
+	storeDir := filepath.Join(dataDir, StoreDir)
+	var rows []index.Row
+	err = eachStored(storeDir, func(id string) error {
+		if indexed.has(id) {
+			return nil
+		}
+		path := filepath.Join(storeDir, id+wire.EpisodeSuffix)
+		sum, n, err := hashFile(path)
+		if err != nil {
+			return fmt.Errorf("backfill %s: %w", id, err)
+		}
+		row := index.Row{ID: id, Host: "unknown", SHA256: sum, Bytes: n,
+			ReceivedAt: wire.FormatTime(now()), Source: index.SourceBackfill}
+		if meta, err := readMeta(path, id); err == nil {
+			if c, ok := wire.NormalizeCommit(meta.CodeVersion.Commit); ok {
+				row.Commit = c
+			}
+			if wire.ValidHost(meta.HostID) {
+				row.Host = meta.HostID
+			}
+		}
+		if !dryRun {
+			if err := app.Append(row); err != nil {
+				return err
+			}
+		}
+		rows = append(rows, row)
+		return nil
+	})
+	return rows, err
+}
+
+// idSet is a compact set of ids: 8-byte hashes, sorted. Its size stays small
+// for large indexes and it lives only while a scan runs.
+type idSet []uint64
+
+func idHash(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
+}
+
+func (s idSet) has(id string) bool {
+	_, ok := slices.BinarySearch(s, idHash(id))
+	return ok
+}
+
+// indexedIDs reads the ids of every row of the index.
+func indexedIDs(path string) (idSet, error) {
+	var set idSet
+	_, err := jsonl.ScanFile(path, func(line []byte) error {
+		var r struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(line, &r) == nil && r.ID != "" {
+			set = append(set, idHash(r.ID))
+		}
+		return nil
+	})
+	slices.Sort(set)
+	return set, err
+}
+
+// eachStored calls fn for the id of every *.tar.zst file in dir, reading the
+// directory in batches so memory does not follow the store's size.
+func eachStored(dir string, fn func(id string) error) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for {
+		names, err := d.Readdirnames(1024)
+		for _, name := range names {
+			id, ok := strings.CutSuffix(name, wire.EpisodeSuffix)
+			if !ok || !wire.ValidID(id) {
+				continue
+			}
+			if ferr := fn(id); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// episodeMeta is the part of meta.json the receiver reads.
+type episodeMeta struct {
+	HostID      string `json:"host_id"`
+	CodeVersion struct {
+		Commit string `json:"commit"`
+	} `json:"code_version"`
+}
+
+// readMeta returns <id>/meta.json from a stored tarball.
+func readMeta(path, id string) (episodeMeta, error) {
+	var m episodeMeta
+	f, err := os.Open(path)
+	if err != nil {
+		return m, err
+	}
+	defer f.Close()
+	dec, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
+	if err != nil {
+		return m, err
+	}
+	defer dec.Close()
+	tr := tar.NewReader(dec)
+	want := id + "/meta.json"
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return m, fmt.Errorf("meta.json not found: %w", err)
+		}
+		if h.Name == want && h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+			if err != nil {
+				return m, err
+			}
+			return m, json.Unmarshal(b, &m)
+		}
+	}
+}

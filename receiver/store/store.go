@@ -1,0 +1,342 @@
+// Package store keeps the receiver's data directory (SPEC §5): verified
+// tarballs under store/, the append-only index, and the uploads in progress
+// under tmp/. It owns the durability rule of SPEC §4.2: a stored episode's
+// bytes and index row are fsynced before Ingest returns.
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"cis490/internal/atomicio"
+	"cis490/internal/index"
+	"cis490/internal/jsonl"
+	"cis490/internal/wire"
+)
+
+// Names inside the data directory.
+const (
+	StoreDir = "store"
+	TmpDir   = "tmp"
+	LockFile = ".receiver.lock"
+)
+
+// Errors callers branch on.
+var (
+	// ErrSHAMismatch means the body's digest differs from the announced one.
+	ErrSHAMismatch = errors.New("sha256 mismatch")
+	// ErrAborted means the body ended early, stalled or the client left.
+	ErrAborted = errors.New("upload aborted")
+	// ErrExists means the id was stored by someone else meanwhile.
+	ErrExists = errors.New("already stored")
+	// ErrLocked means another process holds the data directory.
+	ErrLocked = errors.New("data directory in use by another receiver")
+)
+
+// MismatchError carries the digest the receiver computed.
+type MismatchError struct{ Computed string }
+
+func (e *MismatchError) Error() string { return "sha256 mismatch: computed " + e.Computed }
+
+// Unwrap lets errors.Is match ErrSHAMismatch.
+func (e *MismatchError) Unwrap() error { return ErrSHAMismatch }
+
+// Meta is what an upload tells about itself besides its bytes.
+type Meta struct {
+	Host          string
+	Commit        string
+	SchemaVersion string
+}
+
+// Stored describes a tarball in store/.
+type Stored struct {
+	SHA256 string
+	Bytes  int64
+}
+
+// Store is an open data directory.
+type Store struct {
+	dir      string
+	storeDir string
+	tmpDir   string
+	log      *slog.Logger
+	now      func() time.Time
+
+	index   *jsonl.Appender
+	dirFile *os.File
+	dirSync *atomicio.GroupSyncer
+
+	locks idLocks
+}
+
+// Options tune Open.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Open prepares dataDir for serving: it creates the directories, then runs
+// the start-up recovery of SPEC §5.1 (truncate a torn index line, empty tmp/,
+// index store files that have no row). The caller must hold the data
+// directory's lock (see Lock).
+func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
+	s := &Store{
+		dir:      dataDir,
+		storeDir: filepath.Join(dataDir, StoreDir),
+		tmpDir:   filepath.Join(dataDir, TmpDir),
+		log:      opts.Logger,
+		now:      opts.Now,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	var rep RecoveryReport
+	for _, d := range []string{dataDir, s.storeDir, s.tmpDir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, rep, fmt.Errorf("open store: %w", err)
+		}
+	}
+	var err error
+	if rep.TornBytes, err = jsonl.RepairTorn(s.IndexPath()); err != nil {
+		return nil, rep, fmt.Errorf("repair index: %w", err)
+	}
+	if rep.TmpRemoved, err = emptyDir(s.tmpDir); err != nil {
+		return nil, rep, fmt.Errorf("empty tmp: %w", err)
+	}
+	if s.index, err = jsonl.OpenAppender(s.IndexPath()); err != nil {
+		return nil, rep, err
+	}
+	if s.dirFile, err = os.Open(s.storeDir); err != nil {
+		s.index.Close()
+		return nil, rep, fmt.Errorf("open store: %w", err)
+	}
+	s.dirSync = atomicio.NewGroupSyncer(s.dirFile)
+	rows, err := backfill(s.dir, s.index, false, s.now)
+	if err != nil {
+		s.Close()
+		return nil, rep, fmt.Errorf("re-index store: %w", err)
+	}
+	rep.Reindexed = rows
+	return s, rep, nil
+}
+
+// RecoveryReport says what Open repaired.
+type RecoveryReport struct {
+	TornBytes  int64
+	TmpRemoved int
+	Reindexed  []index.Row
+}
+
+// Close releases the index and directory handles.
+func (s *Store) Close() error {
+	err := s.index.Close()
+	if cerr := s.dirFile.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Dir returns the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+// IndexPath returns the path of index.jsonl.
+func (s *Store) IndexPath() string { return filepath.Join(s.dir, index.File) }
+
+// Path returns where the tarball of id lives once stored.
+func (s *Store) Path(id string) string {
+	return filepath.Join(s.storeDir, id+wire.EpisodeSuffix)
+}
+
+// LockID serialises every decision about one id: the duplicate checks, the
+// ingest and the index append happen under it, so concurrent PUTs of one id
+// store one file and one row. It waits until the id is free or ctx ends.
+func (s *Store) LockID(ctx context.Context, id string) (unlock func(), err error) {
+	return s.locks.lock(ctx, id)
+}
+
+// Lookup reports whether id is stored and, if so, its digest and size. It
+// must be called under LockID. The digest comes from the index, searched
+// from its end (re-sent episodes are usually recent); a stored file without
+// a row is hashed.
+func (s *Store) Lookup(id string) (Stored, bool, error) {
+	st, err := os.Stat(s.Path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Stored{}, false, nil
+	}
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("lookup %s: %w", id, err)
+	}
+	row, found, err := findRow(s.IndexPath(), id)
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("lookup %s: %w", id, err)
+	}
+	if found {
+		return Stored{SHA256: row.SHA256, Bytes: row.Bytes}, true, nil
+	}
+	sum, n, err := hashFile(s.Path(id))
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("lookup %s: %w", id, err)
+	}
+	if n != st.Size() {
+		return Stored{}, false, fmt.Errorf("lookup %s: size changed while hashing", id)
+	}
+	return Stored{SHA256: sum, Bytes: n}, true, nil
+}
+
+// findRow scans the index backward for the last row of id.
+func findRow(path, id string) (index.Row, bool, error) {
+	var row index.Row
+	found := false
+	needle := []byte(`"id":"` + id + `"`)
+	err := jsonl.ScanBackward(path, func(line []byte) error {
+		if !bytes.Contains(line, needle) {
+			return nil
+		}
+		r, err := index.Parse(line)
+		if err != nil || r.ID != id {
+			return nil
+		}
+		row, found = r, true
+		return jsonl.ErrStop
+	})
+	return row, found, err
+}
+
+// Ingest streams body (exactly length bytes) to tmp/ while hashing it,
+// checks the digest against wantSHA, and on a match stores the file under
+// store/ without replacing anything and appends the index row. It returns
+// once file, directory and row are fsynced. It must be called under LockID.
+// progress, if not nil, is called after every chunk with the bytes received
+// so far.
+func (s *Store) Ingest(id string, body io.Reader, length int64, wantSHA string, meta Meta, progress func(int64)) (index.Row, error) {
+	f, err := os.CreateTemp(s.tmpDir, id+".*.part")
+	if err != nil {
+		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
+	}
+	tmp := f.Name()
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	sum, n, err := copyHashed(f, io.LimitReader(body, length), progress)
+	if err != nil {
+		return index.Row{}, fmt.Errorf("ingest %s: %w: %v", id, ErrAborted, err)
+	}
+	if n != length {
+		return index.Row{}, fmt.Errorf("ingest %s: %w: body ended after %d of %d bytes", id, ErrAborted, n, length)
+	}
+	if sum != wantSHA {
+		return index.Row{}, fmt.Errorf("ingest %s: %w", id, &MismatchError{Computed: sum})
+	}
+	if err := f.Sync(); err != nil {
+		return index.Row{}, fmt.Errorf("ingest %s: fsync: %w", id, err)
+	}
+	if err := f.Close(); err != nil {
+		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
+	}
+	keep = true
+	err = os.Link(tmp, s.Path(id))
+	os.Remove(tmp)
+	if errors.Is(err, fs.ErrExist) {
+		return index.Row{}, fmt.Errorf("ingest %s: %w", id, ErrExists)
+	}
+	if err != nil {
+		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
+	}
+	if err := s.dirSync.Sync(); err != nil {
+		return index.Row{}, fmt.Errorf("ingest %s: fsync store dir: %w", id, err)
+	}
+	row := index.Row{
+		ID:            id,
+		Host:          meta.Host,
+		SHA256:        sum,
+		Bytes:         n,
+		ReceivedAt:    wire.FormatTime(s.now()),
+		Commit:        meta.Commit,
+		SchemaVersion: meta.SchemaVersion,
+		Source:        index.SourceReceiver,
+	}
+	if err := s.index.Append(row); err != nil {
+		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
+	}
+	return row, nil
+}
+
+// FreeBytes returns the bytes available to the receiver on the data
+// directory's file system.
+func (s *Store) FreeBytes() (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.dir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", s.dir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// emptyDir removes every entry of dir and returns how many there were.
+func emptyDir(dir string) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return 0, err
+		}
+	}
+	return len(entries), nil
+}
+
+// idLocks is a set of per-id mutexes that exist only while in use.
+type idLocks struct {
+	mu sync.Mutex
+	m  map[string]*idLock
+}
+
+type idLock struct {
+	ch   chan struct{} // holds one token while locked
+	refs int
+}
+
+func (l *idLocks) lock(ctx context.Context, id string) (func(), error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = make(map[string]*idLock)
+	}
+	e := l.m[id]
+	if e == nil {
+		e = &idLock{ch: make(chan struct{}, 1)}
+		l.m[id] = e
+	}
+	e.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(l.m, id)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case e.ch <- struct{}{}:
+		return func() { <-e.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
