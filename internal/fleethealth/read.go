@@ -1,0 +1,189 @@
+package fleethealth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"cis490/internal/index"
+	"cis490/internal/jsonl"
+	"cis490/internal/wire"
+)
+
+// attempt is the part of an attempts.jsonl row (SPEC §5.2) the check uses.
+type attempt struct {
+	TS     string `json:"ts"`
+	Host   string `json:"host"`
+	ID     string `json:"id"`
+	Status int    `json:"status"`
+	Error  string `json:"error"`
+	Commit string `json:"commit"`
+}
+
+// alertRow is one line of alerts.jsonl, fields in their documented order.
+type alertRow struct {
+	TS      string `json:"ts"`
+	Host    string `json:"host"`
+	Symptom string `json:"symptom"`
+	Detail  string `json:"detail"`
+	Bucket  string `json:"bucket"`
+}
+
+// healthFile is the part of host-health/<host>.json the check uses.
+type healthFile struct {
+	Host       string `json:"host"`
+	ReceivedAt string `json:"received_at"`
+}
+
+// scanTail calls visit for the lines of path from the newest back. visit
+// returns the row's time and whether it had one; the scan stops at the first
+// timed row older than stop. It reports whether it read the whole file.
+func scanTail(path string, stop time.Time, visit func(line []byte) (time.Time, bool)) (whole bool, err error) {
+	whole = true
+	err = jsonl.ScanBackward(path, func(line []byte) error {
+		ts, ok := visit(line)
+		if ok && ts.Before(stop) {
+			whole = false
+			return jsonl.ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	return whole, nil
+}
+
+// readIndex calls fn with the host and time of every index row received at
+// or after stop, newest first. Backfilled rows are skipped: their time is
+// when they were re-indexed, not an upload by the host.
+func readIndex(dataDir string, stop time.Time, fn func(host string, at time.Time)) error {
+	_, err := scanTail(filepath.Join(dataDir, IndexFile), stop, func(line []byte) (time.Time, bool) {
+		r, err := index.Parse(line)
+		if err != nil {
+			return time.Time{}, false
+		}
+		at, err := wire.ParseTime(r.ReceivedAt)
+		if err != nil {
+			return time.Time{}, false
+		}
+		if r.Source != index.SourceBackfill && wire.ValidHost(r.Host) {
+			fn(r.Host, at)
+		}
+		return at, true
+	})
+	return err
+}
+
+// readAttempts calls fn with every attempt made at or after stop, newest
+// first, continuing into the rotated file when the current one does not
+// reach back far enough.
+func readAttempts(dataDir string, stop time.Time, fn func(a attempt, at time.Time)) error {
+	visit := func(line []byte) (time.Time, bool) {
+		var a attempt
+		if err := json.Unmarshal(line, &a); err != nil {
+			return time.Time{}, false
+		}
+		at, err := wire.ParseTime(a.TS)
+		if err != nil {
+			return time.Time{}, false
+		}
+		if wire.ValidHost(a.Host) {
+			fn(a, at)
+		}
+		return at, true
+	}
+	whole, err := scanTail(filepath.Join(dataDir, AttemptsFile), stop, visit)
+	if err != nil || !whole {
+		return err
+	}
+	_, err = scanTail(filepath.Join(dataDir, AttemptsRotated), stop, visit)
+	return err
+}
+
+// readAlerts returns the alerts recorded for bucket, keyed by host and
+// symptom, with the time each was raised. It reads back to stop.
+func readAlerts(dataDir, bucket string, stop time.Time) (map[key]string, error) {
+	seen := make(map[key]string)
+	_, err := scanTail(filepath.Join(dataDir, AlertsFile), stop, func(line []byte) (time.Time, bool) {
+		var a alertRow
+		if err := json.Unmarshal(line, &a); err != nil {
+			return time.Time{}, false
+		}
+		if a.Bucket == bucket {
+			k := key{a.Host, a.Symptom}
+			// Newest first: keep the earliest raise of the hour.
+			seen[k] = a.TS
+		}
+		ts, err := wire.ParseTime(a.TS)
+		return ts, err == nil
+	})
+	return seen, err
+}
+
+// readHealth returns the time of each host's last health report. A report
+// whose received_at cannot be read counts from the file's modification time.
+func readHealth(dataDir string) (map[string]time.Time, error) {
+	dir := filepath.Join(dataDir, HealthDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	out := make(map[string]time.Time, len(ents))
+	for _, e := range ents {
+		host, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !wire.ValidHost(host) || !e.Type().IsRegular() {
+			continue // temp files of an upload in progress, strays
+		}
+		path := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // replaced between ReadDir and open
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		var h healthFile
+		if json.Unmarshal(b, &h) == nil {
+			if at, err := wire.ParseTime(h.ReceivedAt); err == nil {
+				out[host] = at
+				continue
+			}
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		out[host] = info.ModTime()
+	}
+	return out, nil
+}
+
+// lockDir takes an exclusive flock on the data directory for the length of
+// one run, so that two runs cannot both find an alert new. The lock needs no
+// write access and leaves no file behind.
+func lockDir(dir string) (unlock func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() { f.Close() }, nil
+}
