@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # build.sh: release builds and the project's one test command.
-#   ./build.sh          build dist/cis490-<version>-linux-{amd64,arm64}.tar.gz
-#   ./build.sh test     every check CI runs: formatting, vet, staticcheck, tests, static binaries
+#   ./build.sh          build $DIST/cis490-<version>-linux-{amd64,arm64}.tar.gz (DIST=dist)
+#   ./build.sh test     every check CI runs: formatting, vet, staticcheck, tests, static
+#                       binaries, then the deployment checks in test/deploy/checks.sh
+# Releases are reproducible: two builds of one commit give identical tarballs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 BINARIES=(receiver shipper doctor)
 ARCHES=(amd64 arm64)
+DIST=${DIST:-dist}
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 COMMIT=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+# Every file in a release carries the commit's time, so the bytes depend on
+# the commit alone, not on when or where it was built.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
 LDFLAGS="-s -w -buildid= -X cis490/internal/buildinfo.Version=${VERSION} -X cis490/internal/buildinfo.Commit=${COMMIT}"
 
 # build_bins OUTDIR ARCH: static, stripped binaries cis490-<name> in OUTDIR.
@@ -35,9 +43,33 @@ check_static() {
   done
 }
 
+# release ARCH: stage bin/ etc/ scripts/ README.md SHA256SUMS under
+# cis490-<version>-linux-<arch>/ and pack it reproducibly into $DIST.
+release() {
+  local arch=$1 name="cis490-${VERSION}-linux-$1" f
+  local stage="$WORK/stage-$arch" top="$WORK/stage-$arch/$name"
+  rm -rf "$stage"
+  build_bins "$top/bin" "$arch"
+  check_static "$top/bin"
+  chmod 0755 "$top/bin"/*
+  install -d -m 0755 "$top/etc" "$top/scripts"
+  for f in etc/*; do install -m 0644 "$f" "$top/etc/"; done
+  for f in scripts/*.sh; do install -m "$([ -x "$f" ] && echo 0755 || echo 0644)" "$f" "$top/scripts/"; done
+  if [ ! -f README.md ]; then echo "build.sh: README.md is missing" >&2; return 1; fi
+  install -m 0644 README.md "$top/README.md"
+  (cd "$top" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
+  chmod 0644 "$top/SHA256SUMS"
+  find "$top" -type d -exec chmod 0755 {} +
+  mkdir -p "$DIST"
+  tar -C "$stage" --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
+    --format=gnu -cf - "$name" | gzip -n -9 > "$DIST/$name.tar.gz"
+  echo "$DIST/$name.tar.gz"
+}
+
 cmd_test() {
   echo "== gofmt"
   local unformatted
+  # shellcheck disable=SC2046 # one argument per file
   unformatted=$(gofmt -l $(git ls-files '*.go'))
   if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; return 1; fi
   echo "== go vet"
@@ -46,19 +78,15 @@ cmd_test() {
   if command -v staticcheck >/dev/null; then staticcheck ./...
   else echo "SKIP staticcheck: not installed (.ci/run installs it with go install)"; fi
   echo "== cross-compile (static)"
-  local tmp
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
-  for arch in "${ARCHES[@]}"; do build_bins "$tmp/$arch" "$arch"; check_static "$tmp/$arch"; done
+  for arch in "${ARCHES[@]}"; do build_bins "$WORK/$arch" "$arch"; check_static "$WORK/$arch"; done
   echo "== go test -race"
   go test -race -count=1 -timeout 20m ./...
+  echo "== deployment checks"
+  VERSION=$VERSION COMMIT=$COMMIT SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH test/deploy/checks.sh
 }
 
 case "${1:-build}" in
   test) cmd_test ;;
-  build)
-    rm -rf dist && mkdir -p dist
-    for arch in "${ARCHES[@]}"; do build_bins "dist/bin-$arch" "$arch"; check_static "dist/bin-$arch"; done
-    ;;
+  build) for arch in "${ARCHES[@]}"; do release "$arch"; done ;;
   *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
 esac
