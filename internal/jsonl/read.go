@@ -122,7 +122,7 @@ func ScanBackward(path string, fn func(line []byte) error) error {
 		carry = append([]byte(nil), chunk...)
 		end = start
 	}
-	if !first && len(carry) > 0 {
+	if !first { // the text before the first newline is the first line
 		if err := fn(carry); err != nil && err != ErrStop {
 			return err
 		}

@@ -1,0 +1,157 @@
+package jsonl
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func lines(t *testing.T, path string) []string {
+	t.Helper()
+	var out []string
+	if _, err := ScanFile(path, func(l []byte) error { out = append(out, string(l)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestScanSkipsTornLastLine(t *testing.T) {
+	cases := []struct {
+		name, content string
+		want          []string
+		torn          bool
+	}{
+		{"empty", "", nil, false},
+		{"whole lines", "a\nb\n", []string{"a", "b"}, false},
+		{"torn last", "a\nb\n{\"id\":", []string{"a", "b"}, true},
+		{"only torn", "{\"id", nil, true},
+		{"long line", strings.Repeat("x", 200<<10) + "\nz\n", []string{strings.Repeat("x", 200<<10), "z"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			torn, err := Scan(strings.NewReader(tc.content), func(l []byte) error { got = append(got, string(l)); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if torn != tc.torn || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got %d lines torn=%v, want %d torn=%v", len(got), torn, len(tc.want), tc.torn)
+			}
+		})
+	}
+}
+
+func TestScanBackwardMatchesForward(t *testing.T) {
+	cases := map[string]string{
+		"empty":          "",
+		"one":            "a\n",
+		"torn only":      "abc",
+		"torn after":     "a\nbb\nccc",
+		"block boundary": strings.Repeat("0123456789abcde\n", 10000),
+		"huge lines":     strings.Repeat(strings.Repeat("y", 70<<10)+"\n", 3) + "tail",
+		"empty lines":    "\n\na\n\n",
+	}
+	for name, content := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "f")
+			os.WriteFile(path, []byte(content), 0o600)
+			fwd := lines(t, path)
+			var back []string
+			if err := ScanBackward(path, func(l []byte) error { back = append(back, string(l)); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(back) != len(fwd) {
+				t.Fatalf("backward read %d lines, forward %d", len(back), len(fwd))
+			}
+			for i := range fwd {
+				if back[len(back)-1-i] != fwd[i] {
+					t.Fatalf("line %d differs", i)
+				}
+			}
+		})
+	}
+	t.Run("stops early", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "f")
+		os.WriteFile(path, []byte("1\n2\n3\n"), 0o600)
+		var got []string
+		ScanBackward(path, func(l []byte) error {
+			got = append(got, string(l))
+			if len(got) == 2 {
+				return ErrStop
+			}
+			return nil
+		})
+		if fmt.Sprint(got) != "[3 2]" {
+			t.Errorf("got %v", got)
+		}
+	})
+}
+
+func TestRepairTorn(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"", ""}, {"a\n", "a\n"}, {"a\nb", "a\n"}, {"abc", ""}, {"a\n" + strings.Repeat("z", 100<<10), "a\n"},
+	}
+	for _, tc := range cases {
+		path := filepath.Join(t.TempDir(), "f")
+		os.WriteFile(path, []byte(tc.in), 0o600)
+		n, err := RepairTorn(path)
+		got, _ := os.ReadFile(path)
+		if err != nil || string(got) != tc.want || n != int64(len(tc.in)-len(tc.want)) {
+			t.Errorf("RepairTorn(%.10q) = %d, %v, file %.10q", tc.in, n, err, got)
+		}
+	}
+	if n, err := RepairTorn(filepath.Join(t.TempDir(), "missing")); n != 0 || err != nil {
+		t.Errorf("missing file: %d %v", n, err)
+	}
+}
+
+func TestAppenderConcurrentRowsAllWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "idx.jsonl")
+	a, err := OpenAppender(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 20; j++ {
+				if err := a.Append(map[string]int{"g": i, "n": j}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	a.Close()
+	got := lines(t, path)
+	if len(got) != 32*20 {
+		t.Fatalf("%d lines, want %d", len(got), 32*20)
+	}
+	seen := map[string]bool{}
+	for _, l := range got {
+		if seen[l] || !strings.HasPrefix(l, `{"g":`) {
+			t.Fatalf("bad or repeated line %q", l)
+		}
+		seen[l] = true
+	}
+}
+
+func TestAppenderContinuesAfterExistingContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "idx.jsonl")
+	os.WriteFile(path, []byte("{\"a\":1}\n"), 0o600)
+	a, _ := OpenAppender(path)
+	a.AppendUnsynced(map[string]int{"b": 2})
+	a.Append(map[string]int{"c": 3})
+	if a.Size() != int64(len("{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n")) {
+		t.Errorf("size %d", a.Size())
+	}
+	a.Close()
+	if got := lines(t, path); fmt.Sprint(got) != `[{"a":1} {"b":2} {"c":3}]` {
+		t.Errorf("lines %v", got)
+	}
+}
