@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"cis490/internal/fleethealth"
+	"cis490/internal/index"
+	"cis490/receiver/store"
+)
+
+func runFleetHealth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return fleethealth.Command(ctx, args, stdout, stderr)
+}
+
+// runCheckConfig parses the config and reports the first error (exit 2).
+func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	var c commonFlags
+	fs := newFlagSet("check-config", stderr, &c)
+	if code, done := parseFlags(fs, args, &c, stdout); done {
+		return code
+	}
+	_, used, err := loadConfig(&c)
+	if err != nil {
+		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
+	}
+	if used == "" {
+		used = "built-in defaults"
+	}
+	if c.json {
+		writeJSONDoc(stdout, map[string]any{"ok": true, "config": used})
+	} else {
+		fmt.Fprintf(stdout, "%s: ok\n", used)
+	}
+	return exitOK
+}
+
+// runBackfill is index-backfill (SPEC §5.3).
+func runBackfill(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	var c commonFlags
+	fs := newFlagSet("index-backfill", stderr, &c)
+	dryRun := fs.Bool("dry-run", false, "report the rows without appending them")
+	if code, done := parseFlags(fs, args, &c, stdout); done {
+		return code
+	}
+	cfg, _, err := loadConfig(&c)
+	if err != nil {
+		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
+	}
+	unlock, err := store.Lock(cfg.Server.DataDir)
+	if err != nil {
+		return fail(&c, stdout, stderr, exitProblem, "locked",
+			fmt.Errorf("%w (a running receiver re-indexes at every start; stop it or restart it instead)", err))
+	}
+	defer unlock()
+	rows, err := store.Backfill(cfg.Server.DataDir, *dryRun, nil)
+	if err != nil {
+		return fail(&c, stdout, stderr, exitProblem, "io", err)
+	}
+	if rows == nil {
+		rows = []index.Row{}
+	}
+	if c.json {
+		writeJSONDoc(stdout, map[string]any{"added": len(rows), "rows": rows})
+		return exitOK
+	}
+	verb := "added"
+	if *dryRun {
+		verb = "would add"
+	}
+	for _, r := range rows {
+		fmt.Fprintf(stdout, "%s %s host=%s sha256=%s bytes=%d\n", verb, r.ID, r.Host, r.SHA256, r.Bytes)
+	}
+	fmt.Fprintf(stdout, "%s %d row(s)\n", verb, len(rows))
+	return exitOK
+}
+
+// runFsck is fsck (SPEC §5.4): exit 0 clean, 1 problems found.
+func runFsck(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	var c commonFlags
+	fs := newFlagSet("fsck", stderr, &c)
+	verify := fs.Bool("verify", false, "rehash every stored file against its row")
+	if code, done := parseFlags(fs, args, &c, stdout); done {
+		return code
+	}
+	cfg, _, err := loadConfig(&c)
+	if err != nil {
+		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
+	}
+	problems, err := store.Fsck(cfg.Server.DataDir, *verify)
+	if err != nil {
+		return fail(&c, stdout, stderr, exitProblem, "io", err)
+	}
+	if problems == nil {
+		problems = []store.Problem{}
+	}
+	if c.json {
+		writeJSONDoc(stdout, map[string]any{"ok": len(problems) == 0, "problems": problems})
+	} else {
+		for _, p := range problems {
+			fmt.Fprintf(stdout, "%-17s %s\n", p.Kind, p.Detail)
+		}
+		if len(problems) == 0 {
+			fmt.Fprintln(stdout, "fsck: clean")
+		} else {
+			fmt.Fprintf(stdout, "fsck: %d problem(s)\n", len(problems))
+		}
+	}
+	if len(problems) > 0 {
+		return exitProblem
+	}
+	return exitOK
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"cis490/internal/buildinfo"
+	"cis490/internal/config"
+	"cis490/internal/sdnotify"
+	"cis490/receiver/api"
+	"cis490/receiver/store"
+)
+
+// drainTimeout bounds a graceful stop: SIGTERM drains within 10 s.
+const drainTimeout = 9 * time.Second
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c commonFlags
+	fs := newFlagSet("serve", stderr, &c)
+	listen := fs.String("listen", "", "listen address (overrides [server] listen)")
+	if code, done := parseFlags(fs, args, &c, stdout); done {
+		return code
+	}
+	cfg, used, err := loadConfig(&c)
+	if err != nil {
+		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
+	}
+	if *listen != "" {
+		cfg.Server.Listen = *listen
+	}
+	log := newLogger(stderr)
+	if used == "" {
+		log.Info("no config file; using built-in defaults")
+	}
+	notify := sdnotify.New(os.Getenv)
+	if err := serve(ctx, cfg, serveOptions{log: log, notify: notify}); err != nil {
+		log.Error("receiver stopped", "err", err)
+		return exitProblem
+	}
+	return exitOK
+}
+
+// serveOptions are what serve needs besides the config.
+type serveOptions struct {
+	log    *slog.Logger
+	notify *sdnotify.Notifier
+	// bound, if set, receives the listener's address once it is accepting.
+	bound chan<- net.Addr
+}
+
+// serve runs the API until ctx ends, then drains.
+func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
+	log := o.log
+	dataDir := cfg.Server.DataDir
+	unlock, err := store.Lock(dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	st, rep, err := store.Open(dataDir, store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if rep.TornBytes > 0 || rep.TmpRemoved > 0 || len(rep.Reindexed) > 0 {
+		log.Warn("recovered data directory", "torn_bytes", rep.TornBytes, "tmp_removed", rep.TmpRemoved, "reindexed", len(rep.Reindexed))
+	}
+	for _, r := range rep.Reindexed {
+		log.Warn("re-indexed stored file without a row", "id", r.ID, "sha256", r.SHA256)
+	}
+
+	attempts, err := api.OpenAttemptsLog(filepath.Join(dataDir, api.AttemptsFile), cfg.Server.AttemptsMaxBytes)
+	if err != nil {
+		return err
+	}
+	defer attempts.Close()
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	loopback := isLoopback(ln.Addr())
+	auth, err := api.LoadAuth(cfg.Auth, loopback, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if !auth.TokensConfigured() {
+		log.Warn("no token configured: authentication is off (loopback trials only)")
+	}
+
+	gate, gateStats, stopGate, err := startGate(ctx, cfg.VersionGate, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopGate()
+
+	h := api.New(api.Options{
+		Store:                st,
+		Gate:                 gate,
+		GateStats:            gateStats,
+		Auth:                 auth,
+		MaxBodyBytes:         cfg.Server.MaxBodyBytes,
+		MinFreeBytes:         cfg.Server.MinFreeBytes,
+		MaxConcurrentUploads: cfg.Server.MaxConcurrentUploads,
+		BodyIdleTimeout:      time.Duration(cfg.Server.BodyIdleTimeoutS) * time.Second,
+		Attempts:             attempts,
+		Version:              buildinfo.Version,
+		Logger:               log,
+	})
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	scheme := "http"
+	if cfg.TLS.CertFile != "" {
+		tlsCfg, err := newTLSConfig(cfg.TLS, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, tlsCfg)
+		scheme = "https"
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "data_dir", dataDir, "version", buildinfo.Version)
+	if o.bound != nil {
+		o.bound <- ln.Addr()
+	}
+	if err := o.notify.Notify(sdnotify.Ready + "\n" + sdnotify.Status("listening on "+ln.Addr().String())); err != nil {
+		log.Warn("sd_notify failed", "err", err)
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	_ = o.notify.Notify(sdnotify.Stopping)
+	log.Info("stopping: draining uploads")
+	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("drain timed out; closing connections", "err", err)
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
