@@ -602,7 +602,9 @@ func TestHostHealth(t *testing.T) {
 
 func TestMetricsExposition(t *testing.T) {
 	e := newEnv(t, func(o *Options) {
-		o.GateStats = func() GateStats { return GateStats{Enabled: true, Source: "forgejo", Commits: 100, LastRefresh: time.Now()} }
+		o.GateStats = func() GateStats {
+			return GateStats{Enabled: true, Source: "forgejo", Commits: 100, LastRefresh: time.Now()}
+		}
 	})
 	e.do(putReq("ep1", []byte("x")))
 	r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -621,4 +623,3 @@ func TestMetricsExposition(t *testing.T) {
 		t.Errorf("Content-Type = %q", ct)
 	}
 }
-
