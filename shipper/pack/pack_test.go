@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,6 +53,44 @@ var goldenNodes = []node{
 	{path: "shared/" + longName, data: "long\n"},
 	{path: "shared/" + strings.Repeat("d", 90), dir: true},
 	{path: "shared/" + strings.Repeat("d", 90) + "/deep.csv", data: "x,y\n1,2\n"},
+	{path: "z-series", dir: true},
+	{path: "z-series/log.csv", data: string(synthCSV(1, 1<<20))},
+	{path: "z-series/obs.f32", data: string(synthFloats(2, 3<<20))},
+}
+
+// xorshift is a tiny generator whose sequence is fixed by its definition, so
+// synthetic fixture data is the same on every machine and Go release.
+type xorshift uint64
+
+func (x *xorshift) next() uint64 {
+	*x ^= *x << 13
+	*x ^= *x >> 7
+	*x ^= *x << 17
+	return uint64(*x)
+}
+
+// synthCSV returns n bytes of CSV rows that compress like instrument logs.
+func synthCSV(seed uint64, n int) []byte {
+	r := xorshift(seed*0x9e3779b97f4a7c15 + 1)
+	var b []byte
+	for t := 0; len(b) < n; t++ {
+		v := r.next()
+		b = fmt.Appendf(b, "%d,sensor_%02d,%d.%03d,%s\n", 1_700_000_000_000+t*10, v%16, int(v>>8%2000)-1000, v>>20%1000, [...]string{"ok", "ok", "ok", "warn"}[v>>40%4])
+	}
+	return b[:n]
+}
+
+// synthFloats returns n bytes of little-endian float32 samples of a noisy
+// slow signal, the shape of recorded sensor arrays.
+func synthFloats(seed uint64, n int) []byte {
+	r := xorshift(seed*0x9e3779b97f4a7c15 + 1)
+	b := make([]byte, 0, n)
+	level := float32(0)
+	for len(b)+4 <= n {
+		level += float32(int64(r.next()%2001)-1000) / 1e4
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(level))
+	}
+	return append(b, make([]byte, n-len(b))...)
 }
 
 // goldenSHA256 is the digest of goldenNodes packed as "ep-golden" at the
@@ -57,7 +98,7 @@ var goldenNodes = []node{
 // go test -run TestGolden -update ./shipper/pack/ after a deliberate change
 // of the tarball format (it breaks idempotent re-uploads of repacked
 // episodes).
-const goldenSHA256 = "074299cedac9740a93090cf4e04e1ad4189f0e47d0b80a5fae5a49b681cf784b"
+const goldenSHA256 = "497eba65623e54511fc7e422f4e64b205f658363e41351d834762a4d8d5586eb"
 
 func TestGolden(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "ep-golden")
@@ -130,6 +171,7 @@ func TestWriteHeaders(t *testing.T) {
 		"ep/link-dangling", "ep/link-dir", "ep/meta.json", "ep/old", "ep/run.sh",
 		"ep/shared/", "ep/shared/" + longName, "ep/shared/" + strings.Repeat("d", 90) + "/",
 		"ep/shared/" + strings.Repeat("d", 90) + "/deep.csv",
+		"ep/z-series/", "ep/z-series/log.csv", "ep/z-series/obs.f32",
 	}
 	if got := names(es); !slices.Equal(got, wantOrder) {
 		t.Fatalf("order:\n got %q\nwant %q", got, wantOrder)
@@ -176,7 +218,11 @@ func TestWriteHeaders(t *testing.T) {
 		{"ep/shared/" + longName, tar.TypeReg, 0o644, fixtureTime, 5, ""},
 	}
 	for _, tt := range tests {
-		t.Run(strings.TrimPrefix(tt.name, "ep/"), func(t *testing.T) {
+		name := strings.TrimPrefix(tt.name, "ep/")
+		if name == "" {
+			name = "root"
+		}
+		t.Run(name, func(t *testing.T) {
 			h := byName[tt.name]
 			if h == nil {
 				t.Fatalf("missing")
