@@ -248,7 +248,7 @@ func TestNewCommitWithinRefresh(t *testing.T) {
 	if v := c.Verdict(fresh, true); v != gate.NotInWindow {
 		t.Fatalf("check during the refresh: %q, want the stale answer %q", v, gate.NotInWindow)
 	}
-	<-fake.arrived      // the check started a fetch by itself
+	fake.waitArrived(t) // the check started a fetch by itself
 	done := c.Refresh() // joins the running fetch
 	close(release)
 	<-done
@@ -306,7 +306,7 @@ func TestChecksDuringSlowRefresh(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("checks blocked behind the held upstream request")
 			}
-			<-fake.arrived
+			fake.waitArrived(t)
 			done := c.Refresh() // joins the held fetch
 			close(release)
 			<-done

@@ -132,6 +132,17 @@ func (f *fakeForgejo) fetches() int {
 	return n
 }
 
+// waitArrived waits for the next request to reach the server. The limit only
+// turns a missing request into a failure instead of a hung test.
+func (f *fakeForgejo) waitArrived(t *testing.T) {
+	t.Helper()
+	select {
+	case <-f.arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no request reached the fake Forgejo")
+	}
+}
+
 // drain forgets the arrivals signalled so far.
 func (f *fakeForgejo) drain() {
 	for {
