@@ -48,8 +48,28 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // LoadReceiver reads the receiver config at path over DefaultReceiver.
 func LoadReceiver(path string) (Receiver, error) {
+	data, err := readConfig(path)
+	if err != nil {
+		return Receiver{}, err
+	}
+	return decodeReceiver(path, data)
+}
+
+// LoadLabHost reads the lab host config at path over DefaultLabHost(hostname).
+// The result's HostID is always valid: a file without host_id and a hostname
+// that is not a valid host id is an error.
+func LoadLabHost(path, hostname string) (LabHost, error) {
+	data, err := readConfig(path)
+	if err != nil {
+		return LabHost{}, err
+	}
+	return decodeLabHost(path, data, hostname)
+}
+
+// decodeReceiver is LoadReceiver for data already read from file.
+func decodeReceiver(file string, data []byte) (Receiver, error) {
 	c := DefaultReceiver()
-	d, err := loadDecoded(path, receiverSchema(&c))
+	d, err := decode(file, data, receiverSchema(&c))
 	if err != nil {
 		return Receiver{}, err
 	}
@@ -59,12 +79,10 @@ func LoadReceiver(path string) (Receiver, error) {
 	return c, nil
 }
 
-// LoadLabHost reads the lab host config at path over DefaultLabHost(hostname).
-// The result's HostID is always valid: a file without host_id and a hostname
-// that is not a valid host id is an error.
-func LoadLabHost(path, hostname string) (LabHost, error) {
+// decodeLabHost is LoadLabHost for data already read from file.
+func decodeLabHost(file string, data []byte, hostname string) (LabHost, error) {
 	c := DefaultLabHost(hostname)
-	d, err := loadDecoded(path, labHostSchema(&c))
+	d, err := decode(file, data, labHostSchema(&c))
 	if err != nil {
 		return LabHost{}, err
 	}
@@ -137,8 +155,8 @@ func HostIDFromHostname(hostname string) string {
 	return ""
 }
 
-// loadDecoded reads path and applies it to the fields schema points into.
-func loadDecoded(path string, schema *section) (*decoder, error) {
+// readConfig reads path, turning a failure into an *Error naming the file.
+func readConfig(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		msg := err.Error()
@@ -148,15 +166,20 @@ func loadDecoded(path string, schema *section) (*decoder, error) {
 		}
 		return nil, &Error{File: path, Msg: msg, Err: err}
 	}
+	return data, nil
+}
+
+// decode parses data and applies it to the fields schema points into.
+func decode(file string, data []byte, schema *section) (*decoder, error) {
 	root, err := toml.Parse(data)
 	if err != nil {
 		var te *toml.Error
 		if errors.As(err, &te) {
-			return nil, &Error{File: path, Line: te.Line, Col: te.Col, Key: te.Key, Msg: te.Msg, Err: err}
+			return nil, &Error{File: file, Line: te.Line, Col: te.Col, Key: te.Key, Msg: te.Msg, Err: err}
 		}
-		return nil, &Error{File: path, Msg: err.Error(), Err: err}
+		return nil, &Error{File: file, Msg: err.Error(), Err: err}
 	}
-	d := newDecoder(path)
+	d := newDecoder(file)
 	if err := d.table(root, schema); err != nil {
 		return nil, err
 	}
