@@ -124,11 +124,6 @@ func writeJSON(w io.Writer, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// resolveReceiver loads the receiver config: the --config file, else the
-// default path when it exists, else the built-in defaults.
-var resolveReceiver = func(flagPath string) (config.Receiver, string, error) {
-	if flagPath != "" {
-		return config.Receiver{}, "", fmt.Errorf("config %s: config files are not supported yet", flagPath)
-	}
-	return config.DefaultReceiver(), "", nil
-}
+// resolveReceiver loads the receiver config (config.ResolveReceiver); tests
+// replace it.
+var resolveReceiver = config.ResolveReceiver

@@ -96,3 +96,32 @@ func TestCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestCommandConfig(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	mustWriteRows(t, data, IndexFile, stored("lab1", 2*time.Hour))
+	good := filepath.Join(dir, "good.toml")
+	mustWrite(t, good, "[server]\ndata_dir = \""+data+"\"\n[fleet_health]\nsilent_after_s = 10800\n")
+	bad := filepath.Join(dir, "bad.toml")
+	mustWrite(t, bad, "[fleet_health]\nsilent_after = 1\n")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{"config thresholds apply", []string{"--config", good, "--json", "--now", "2026-11-23T14:30:00Z"}, 0, `"findings":[]`},
+		{"--data-dir overrides the config", []string{"--config", good, "--data-dir", t.TempDir(), "--json"}, 0, `"findings":[]`},
+		{"unknown key is a config error", []string{"--config", bad, "--json"}, 2, `"error":"config"`},
+		{"missing --config file is a config error", []string{"--config", filepath.Join(dir, "nope.toml"), "--json"}, 2, `"error":"config"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCommand(tt.args...)
+			if code != tt.wantCode || !strings.Contains(stdout, tt.wantOut) {
+				t.Errorf("exit %d, stdout %q (stderr %q); want %d and %s", code, stdout, stderr, tt.wantCode, tt.wantOut)
+			}
+		})
+	}
+}

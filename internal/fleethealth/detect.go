@@ -119,12 +119,18 @@ func evaluate(o Options) ([]finding, error) {
 			default:
 				why = "listed in expected_hosts, no stored episode in the last " + human(active)
 			}
+			// A stored episode was an attempt too, even if the attempts
+			// log has lost it (rotation, an older receiver).
+			last := s.lastAttempt
+			if s.lastStored.After(last) {
+				last = s.lastStored
+			}
 			switch {
-			case s.lastAttempt.IsZero():
+			case last.IsZero():
 				add(host, SymptomSilent, "no upload attempt in the last %s; %s", human(horizon), why)
-			case now.Sub(s.lastAttempt) > silentAfter:
+			case now.Sub(last) > silentAfter:
 				add(host, SymptomSilent, "no upload attempt for %s (last %s); %s",
-					human(now.Sub(s.lastAttempt)), formatTS(s.lastAttempt), why)
+					human(now.Sub(last)), formatTS(last), why)
 			}
 		}
 		if s.refused >= cfg.FatalMinAttempts && s.refused > 0 && s.answered == 0 {

@@ -64,8 +64,8 @@ func scanTail(path string, stop time.Time, visit func(line []byte) (time.Time, b
 // when they were re-indexed, not an upload by the host.
 func readIndex(dataDir string, stop time.Time, fn func(host string, at time.Time)) error {
 	_, err := scanTail(filepath.Join(dataDir, IndexFile), stop, func(line []byte) (time.Time, bool) {
-		r, err := index.Parse(line)
-		if err != nil {
+		r, ok := parseIndexFast(line)
+		if !ok && json.Unmarshal(line, &r) != nil {
 			return time.Time{}, false
 		}
 		at, err := wire.ParseTime(r.ReceivedAt)
@@ -85,8 +85,8 @@ func readIndex(dataDir string, stop time.Time, fn func(host string, at time.Time
 // reach back far enough.
 func readAttempts(dataDir string, stop time.Time, fn func(a attempt, at time.Time)) error {
 	visit := func(line []byte) (time.Time, bool) {
-		var a attempt
-		if err := json.Unmarshal(line, &a); err != nil {
+		a, ok := parseAttemptFast(line)
+		if !ok && json.Unmarshal(line, &a) != nil {
 			return time.Time{}, false
 		}
 		at, err := wire.ParseTime(a.TS)
