@@ -22,6 +22,7 @@ const reloadEvery = 5 * time.Second
 type certFiles struct {
 	cfg config.TLS
 	log *slog.Logger
+	now func() time.Time
 
 	mu      sync.Mutex
 	checked time.Time
@@ -34,8 +35,8 @@ func newTLSConfig(cfg config.TLS, log *slog.Logger) (*tls.Config, error) {
 	if cfg.KeyFile == "" {
 		return nil, fmt.Errorf("tls: cert_file is set but key_file is not")
 	}
-	cf := &certFiles{cfg: cfg, log: log}
-	if err := cf.load(time.Now()); err != nil {
+	cf := &certFiles{cfg: cfg, log: log, now: time.Now}
+	if err := cf.load(cf.now()); err != nil {
 		return nil, err
 	}
 	return &tls.Config{
@@ -55,7 +56,7 @@ func newTLSConfig(cfg config.TLS, log *slog.Logger) (*tls.Config, error) {
 // current returns the certificate and pool, reloading them if the files
 // changed; a failed reload keeps the previous ones and logs.
 func (cf *certFiles) current() (*tls.Certificate, *x509.CertPool) {
-	now := time.Now()
+	now := cf.now()
 	cf.mu.Lock()
 	due := now.Sub(cf.checked) >= reloadEvery
 	cf.mu.Unlock()

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"cis490/internal/config"
+	"cis490/internal/wire"
+)
+
+// pki issues certificates for tests from one throwaway CA.
+type pki struct {
+	t      *testing.T
+	dir    string
+	caCert *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	serial int64
+}
+
+func newPKI(t *testing.T) *pki {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	p := &pki{t: t, dir: t.TempDir(), caCert: cert, caKey: key, serial: 1}
+	p.write("ca.pem", "CERTIFICATE", der)
+	return p
+}
+
+func (p *pki) write(name, typ string, der []byte) string {
+	path := filepath.Join(p.dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+	return path
+}
+
+// issue writes <name>.pem and <name>.key for a leaf certificate.
+func (p *pki) issue(name, cn string, dns []string, ips []net.IP, usage x509.ExtKeyUsage) (certPath, keyPath string) {
+	p.serial++
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn}, DNSNames: dns, IPAddresses: ips,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	return p.write(name+".pem", "CERTIFICATE", der), p.write(name+".key", "PRIVATE KEY", kder)
+}
+
+func (p *pki) client(cn string, dns ...string) tls.Certificate {
+	c, k := p.issue("client-"+cn+"-"+big.NewInt(p.serial).String(), cn, dns, nil, x509.ExtKeyUsageClientAuth)
+	pair, err := tls.LoadX509KeyPair(c, k)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return pair
+}
+
+func startInProcess(t *testing.T, cfg config.Receiver) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	bound := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ctx, cfg, serveOptions{log: slog.New(slog.NewTextHandler(io.Discard, nil)), bound: bound}) }()
+	t.Cleanup(func() { cancel(); <-errc })
+	select {
+	case a := <-bound:
+		return a.String()
+	case err := <-errc:
+		errc <- err
+		t.Fatalf("serve: %v", err)
+	}
+	return ""
+}
+
+func TestMutualTLSBindsTheCertificateToTheHost(t *testing.T) {
+	p := newPKI(t)
+	srvCert, srvKey := p.issue("server", "receiver", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, x509.ExtKeyUsageServerAuth)
+	cfg := config.DefaultReceiver()
+	cfg.Server.DataDir, cfg.Server.Listen, cfg.Server.MinFreeBytes = t.TempDir(), "127.0.0.1:0", 0
+	cfg.VersionGate.Enabled = false
+	cfg.TLS = config.TLS{CertFile: srvCert, KeyFile: srvKey, ClientCAFile: filepath.Join(p.dir, "ca.pem")}
+	addr := startInProcess(t, cfg)
+
+	roots := x509.NewCertPool()
+	roots.AddCert(p.caCert)
+	other := newPKI(t)
+	cases := []struct {
+		name     string
+		certs    []tls.Certificate
+		host     string
+		wantCode int // 0: the TLS handshake must fail
+		wantErr  string
+	}{
+		{"certificate of the host", []tls.Certificate{p.client("lab1")}, "lab1", 201, ""},
+		{"certificate of another host", []tls.Certificate{p.client("lab1")}, "lab2", 403, "host-mismatch"},
+		{"empty CN uses the first DNS SAN", []tls.Certificate{p.client("", "lab3", "other")}, "lab3", 201, ""},
+		{"no client certificate", nil, "lab1", 0, ""},
+		{"certificate from another CA", []tls.Certificate{other.client("lab1")}, "lab1", 0, ""},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: tc.certs}}}
+			body := []byte("episode " + tc.name)
+			id := "ep" + string(rune('a'+i))
+			req, _ := http.NewRequest(http.MethodPut, "https://"+addr+wire.EpisodeURLPath(id), bytes.NewReader(body))
+			req.Header.Set(wire.HeaderHost, tc.host)
+			req.Header.Set(wire.HeaderSHA256, sha(body))
+			resp, err := client.Do(req)
+			if tc.wantCode == 0 {
+				if err == nil {
+					resp.Body.Close()
+					t.Fatalf("request succeeded with status %d, want a refused handshake", resp.StatusCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantCode || !bytes.Contains(b, []byte(tc.wantErr)) {
+				t.Errorf("= %d %s, want %d %s", resp.StatusCode, b, tc.wantCode, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestRenewedCertificateFilesAreUsedWithoutRestart(t *testing.T) {
+	p := newPKI(t)
+	c1, k1 := p.issue("s1", "first", []string{"localhost"}, nil, x509.ExtKeyUsageServerAuth)
+	certPath, keyPath := filepath.Join(p.dir, "server.pem"), filepath.Join(p.dir, "server.key")
+	copyFile := func(from, to string) {
+		b, _ := os.ReadFile(from)
+		os.WriteFile(to, b, 0o600)
+	}
+	copyFile(c1, certPath)
+	copyFile(k1, keyPath)
+	now := time.Now()
+	cf := &certFiles{cfg: config.TLS{CertFile: certPath, KeyFile: keyPath}, log: slog.New(slog.DiscardHandler), now: func() time.Time { return now }}
+	if err := cf.load(now); err != nil {
+		t.Fatal(err)
+	}
+	leafCN := func() string {
+		c, _ := cf.current()
+		x, _ := x509.ParseCertificate(c.Certificate[0])
+		return x.Subject.CommonName
+	}
+	c2, k2 := p.issue("s2", "renewed", []string{"localhost"}, nil, x509.ExtKeyUsageServerAuth)
+	copyFile(c2, certPath)
+	copyFile(k2, keyPath)
+	os.Chtimes(certPath, now.Add(time.Second), now.Add(time.Second))
+	if got := leafCN(); got != "first" {
+		t.Errorf("before the re-check interval: %s, want first", got)
+	}
+	now = now.Add(reloadEvery)
+	if got := leafCN(); got != "renewed" {
+		t.Errorf("after %v: %s, want renewed", reloadEvery, got)
+	}
+	if reloadEvery > 10*time.Second {
+		t.Errorf("reloadEvery %v exceeds the 10 s of SPEC §13", reloadEvery)
+	}
+	os.WriteFile(keyPath, []byte("garbage"), 0o600)
+	now = now.Add(reloadEvery)
+	if got := leafCN(); got != "renewed" {
+		t.Errorf("a broken renewal replaced the working certificate: %s", got)
+	}
+}
