@@ -140,7 +140,6 @@ func writeConfig(t *testing.T, dataDir string, sections string) string {
 	return p
 }
 
-
 type netAddr = net.Addr
 
 func fmtSscan(s string, args ...any) (int, error) { return fmt.Sscan(s, args...) }

@@ -89,7 +89,9 @@ func startInProcess(t *testing.T, cfg config.Receiver) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	bound := make(chan net.Addr, 1)
 	errc := make(chan error, 1)
-	go func() { errc <- serve(ctx, cfg, serveOptions{log: slog.New(slog.NewTextHandler(io.Discard, nil)), bound: bound}) }()
+	go func() {
+		errc <- serve(ctx, cfg, serveOptions{log: slog.New(slog.NewTextHandler(io.Discard, nil)), bound: bound})
+	}()
 	t.Cleanup(func() { cancel(); <-errc })
 	select {
 	case a := <-bound:
