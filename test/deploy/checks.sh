@@ -114,12 +114,32 @@ check_repro() {
   for a in amd64 arm64; do
     f=$(basename "$(release_tarball $a)")
     cmp "$WORK/dist1/$f" "$WORK/dist2/$f" || fail "repro: $f differs between two builds"
-    tar -tzf "$WORK/dist1/$f" | grep -qx "${f%.tar.gz}/SHA256SUMS" || fail "repro: $f has no SHA256SUMS"
+    tar -tzf "$WORK/dist1/$f" > "$WORK/list"
+    grep -qx "${f%.tar.gz}/SHA256SUMS" "$WORK/list" || fail "repro: $f has no SHA256SUMS"
     echo "ok repro: $f ($(stat -c %s "$WORK/dist1/$f") bytes) is reproducible"
   done
+  check_sizes
   mkdir -p "$WORK/rel"
   tar -C "$WORK/rel" -xzf "$(release_tarball amd64)"
   (cd "$WORK/rel"/cis490-*-linux-amd64 && sha256sum --quiet -c SHA256SUMS) || fail "repro: SHA256SUMS mismatch"
+}
+
+# Release size budget (docs/BENCHMARKS.md): each tarball ≤ 9 MiB, each arm64
+# binary ≤ 8 MiB.
+check_sizes() {
+  local f a size
+  for a in amd64 arm64; do
+    f=$(release_tarball $a)
+    size=$(stat -c %s "$f")
+    [ "$size" -le $((9 << 20)) ] || fail "size: $(basename "$f") is $size bytes, over 9 MiB"
+  done
+  mkdir -p "$WORK/size"
+  tar -C "$WORK/size" -xzf "$(release_tarball arm64)"
+  for f in "$WORK/size"/*/bin/*; do
+    size=$(stat -c %s "$f")
+    [ "$size" -le $((8 << 20)) ] || fail "size: arm64 $(basename "$f") is $size bytes, over 8 MiB"
+    echo "ok size: arm64 $(basename "$f") $size bytes"
+  done
 }
 
 check_qemu() {
