@@ -24,6 +24,10 @@ build_bins() {
   local out=$1 arch=$2
   mkdir -p "$out"
   for b in "${BINARIES[@]}"; do
+    if [ ! -d "$b" ]; then
+      echo "build.sh: ./$b is missing: a release needs all of ${BINARIES[*]}" >&2
+      return 1
+    fi
     CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "$LDFLAGS" -o "$out/cis490-$b" "./$b"
   done
 }
