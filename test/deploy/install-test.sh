@@ -8,6 +8,7 @@
 #   - a run from the install location (/opt/cis490/scripts) works and keeps
 #     an edited config and token;
 #   - the lab-host installer drains unstamped episodes into quarantine;
+#   - the receiver installer restarts nothing when check-config fails;
 #   - --uninstall removes units and binaries and keeps configs and data.
 set -euo pipefail
 REL=$(cd "$1" && pwd)
@@ -101,6 +102,23 @@ fi
 
 check_role receiver install-receiver.sh /etc/cis490/receiver.toml cis490-receiver.service \
   cis490-fleet-health.timer cis490-receiver /var/lib/cis490
+
+# A config the new receiver refuses stops the installer before any restart.
+root=$WORK/receiver
+if "$root/usr/local/bin/cis490-receiver" --version >/dev/null 2>&1; then
+  cp "$root/etc/cis490/receiver.toml" "$WORK/receiver.toml.good"
+  printf '[no_such_table]\n' >> "$root/etc/cis490/receiver.toml"
+  : > "$WORK/receiver.log"
+  if DESTDIR=$root SYSTEMCTL=$FAKE SYSTEMCTL_LOG=$WORK/receiver.log SYSTEMCTL_STATE=$WORK/receiver.state \
+    "$root/opt/cis490/scripts/install-receiver.sh" > "$WORK/receiver.out" 2>&1; then
+    fail "receiver: installer accepted a broken config"
+  fi
+  ! grep -q '^restart' "$WORK/receiver.log" || fail "receiver: restarted into a broken config"
+  cp "$WORK/receiver.toml.good" "$root/etc/cis490/receiver.toml"
+  echo "ok install: receiver installer refuses to restart into a broken config"
+else
+  echo "SKIP install-check-config: the receiver does not run on this machine"
+fi
 
 for role in lab-host receiver; do
   root=$WORK/$role
