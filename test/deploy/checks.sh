@@ -45,7 +45,21 @@ systemd_unit_dir() {
   return 1
 }
 
+# unit_has UNIT LINE...: etc/UNIT holds each LINE exactly (SPEC §12).
+unit_has() {
+  local u=$1 l
+  shift
+  for l in "$@"; do grep -qxF "$l" "etc/$u" || fail "units: etc/$u lacks '$l'"; done
+}
+
 check_units() {
+  unit_has cis490-receiver.service Type=notify "User=cis490" "ProtectSystem=strict" "NoNewPrivileges=yes"
+  unit_has cis490-shipper.service Type=notify WatchdogSec=180 Restart=on-failure "ReadWritePaths=/opt/cis490/data"
+  unit_has cis490-fleet-health.service Type=oneshot
+  unit_has cis490-fleet-health.timer "OnCalendar=*:0/5"
+  unit_has cis490-doctor-check.service Type=oneshot SupplementaryGroups=systemd-journal
+  unit_has cis490-doctor-check.timer OnBootSec=10min OnUnitActiveSec=1d RandomizedDelaySec=30min
+  echo "ok units: the settings SPEC §12 names are present"
   have systemd-analyze || { skip units "systemd-analyze not installed"; return; }
   systemd_unit_dir >/dev/null || { skip units "no system unit directory"; return; }
   local root=$WORK/units out
