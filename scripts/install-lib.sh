@@ -61,7 +61,9 @@ ensure_user() {
     return
   fi
   if getent passwd "$SERVICE_USER" >/dev/null; then return; fi
-  useradd --system --user-group --home-dir /nonexistent --no-create-home \
+  local group=(--user-group)
+  if getent group "$SERVICE_USER" >/dev/null; then group=(--gid "$SERVICE_USER"); fi
+  useradd --system "${group[@]}" --home-dir /nonexistent --no-create-home \
     --shell /usr/sbin/nologin --comment "cis490 fleet transport" "$SERVICE_USER"
   say "created system user $SERVICE_USER"
 }
