@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"cis490/internal/wire"
+)
+
+// pendingWarnAge is how old the oldest finished episode may be before the
+// queue check warns that the shipper is behind or stuck.
+const pendingWarnAge = time.Hour
+
+// queueCheck: the shipper's queue in data_dir (SPEC §3): pending episodes
+// and the age of the oldest, tarballs in the outbox, and episodes
+// quarantined in the last day. It only reads.
+type queueCheck struct{ h *host }
+
+func (queueCheck) Name() string { return "queue" }
+
+func (c queueCheck) Run(context.Context) Result {
+	h := c.h
+	if !h.configured() {
+		return skipNoConfig
+	}
+	dir := h.cfg.Paths.DataDir
+	now := h.env.Now()
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return result(Fail, "sudo /opt/cis490/scripts/install-lab-host.sh", "data_dir %s does not exist", dir)
+		}
+		return result(Fail, "", "data_dir %s: %v", dir, err)
+	}
+
+	var pending, writing int
+	var oldest time.Time
+	eps, err := readDir(filepath.Join(dir, "episodes"))
+	if err != nil {
+		return result(Fail, "", "%v", err)
+	}
+	for _, e := range eps {
+		if strings.HasPrefix(e.Name(), ".") || !e.IsDir() {
+			continue // producers stage under dot names
+		}
+		st, err := os.Stat(filepath.Join(dir, "episodes", e.Name(), "meta.json"))
+		if err != nil {
+			writing++ // meta.json is written last: still being produced
+			continue
+		}
+		pending++
+		if oldest.IsZero() || st.ModTime().Before(oldest) {
+			oldest = st.ModTime()
+		}
+	}
+
+	outbox := 0
+	obs, err := readDir(filepath.Join(dir, "outbox"))
+	if err != nil {
+		return result(Fail, "", "%v", err)
+	}
+	for _, e := range obs {
+		if strings.HasSuffix(e.Name(), ".tar.zst") {
+			outbox++
+		}
+	}
+
+	quarantined := 0
+	qdir := filepath.Join(dir, "quarantine")
+	qs, err := readDir(qdir)
+	if err != nil {
+		return result(Fail, "", "%v", err)
+	}
+	for _, e := range qs {
+		if at, ok := quarantinedAt(filepath.Join(qdir, e.Name())); ok && now.Sub(at) <= 24*time.Hour {
+			quarantined++
+		}
+	}
+
+	summary := fmt.Sprintf("%d pending", pending)
+	if pending > 0 {
+		summary += fmt.Sprintf(" (oldest %s)", age(now.Sub(oldest)))
+	}
+	summary += fmt.Sprintf(", %d being written, %d in outbox, %d quarantined in the last day", writing, outbox, quarantined)
+	switch {
+	case quarantined > 0:
+		return result(Warn, "ls -t "+qdir+" | head && cat "+qdir+"/*/quarantine_reason.json", "%s", summary)
+	case pending > 0 && now.Sub(oldest) > pendingWarnAge:
+		return result(Warn, "journalctl -u cis490-shipper -n 50 --no-pager", "%s: shipping is behind", summary)
+	}
+	return result(OK, "", "%s", summary)
+}
+
+// readDir lists dir; a missing directory is empty (the shipper creates them
+// on its first pass).
+func readDir(dir string) ([]os.DirEntry, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	return ents, nil
+}
+
+// quarantinedAt is when an entry was quarantined: quarantine_reason.json's
+// "at", else the entry's modification time.
+func quarantinedAt(entry string) (time.Time, bool) {
+	if b, err := os.ReadFile(filepath.Join(entry, "quarantine_reason.json")); err == nil {
+		var r struct {
+			At string `json:"at"`
+		}
+		if json.Unmarshal(b, &r) == nil {
+			if t, err := wire.ParseTime(r.At); err == nil {
+				return t, true
+			}
+		}
+	}
+	st, err := os.Stat(entry)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return st.ModTime(), true
+}
+
+// diskCheck: free space on the file system of data_dir against [doctor]
+// min_free_bytes.
+type diskCheck struct{ h *host }
+
+func (diskCheck) Name() string { return "disk" }
+
+func (c diskCheck) Run(context.Context) Result {
+	h := c.h
+	if !h.configured() {
+		return skipNoConfig
+	}
+	dir := h.cfg.Paths.DataDir
+	free, err := h.env.FreeBytes(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return result(Skip, "", "data_dir %s does not exist", dir)
+	}
+	if err != nil {
+		return result(Fail, "", "free space of %s: %v", dir, err)
+	}
+	min := h.cfg.Doctor.MinFreeBytes
+	if int64(free) < min {
+		return result(Fail, "sudo du -xsh "+dir+"/* | sort -h", "%s free on %s, under min_free_bytes %s", bytesIEC(free), dir, bytesIEC(uint64(min)))
+	}
+	return result(OK, "", "%s free on %s (minimum %s)", bytesIEC(free), dir, bytesIEC(uint64(min)))
+}
+
+// bytesIEC renders n as "1.5 GiB".
+func bytesIEC(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// age renders a duration for a summary: "45s", "12m", "3h", "2d".
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
