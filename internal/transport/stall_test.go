@@ -1,0 +1,114 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"cis490/internal/config"
+)
+
+// stallServer reads whatever the client sends and then never answers until
+// the request goes away.
+func stallServer(tb testing.TB) *httptest.Server {
+	tb.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStalledBodyIsAbandoned(t *testing.T) {
+	srv := stallServer(t)
+	c := mustClient(t, config.ReceiverClient{URL: srv.URL})
+	c.timeout = 100 * time.Millisecond
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() {
+		// Some bytes move, then the source stops: no byte moves any more.
+		pw.Write([]byte("first bytes"))
+	}()
+	_, _, err := c.do(context.Background(), http.MethodPut, "/v1/episodes/ep-1.tar.zst", nil, pr, 1<<20, true)
+	if !errors.Is(err, ErrStalled) || Classify(err) != Transient {
+		t.Fatalf("err = %v, want ErrStalled", err)
+	}
+}
+
+func TestUnansweredUploadIsAbandoned(t *testing.T) {
+	srv := stallServer(t)
+	path, sha := mustTarball(t, "all of it")
+	c := mustClient(t, config.ReceiverClient{URL: srv.URL})
+	c.timeout = 100 * time.Millisecond
+	var until time.Time
+	c.OnAwait = func(u time.Time) { until = u }
+	_, err := c.Upload(context.Background(), "ep-1", path, sha, 9, "", "")
+	if !errors.Is(err, ErrStalled) || Code(err) != "stalled" {
+		t.Fatalf("err = %v, want ErrStalled", err)
+	}
+	if until.IsZero() {
+		t.Error("OnAwait not called after the last byte")
+	}
+}
+
+func TestCallerCancelIsNotAStall(t *testing.T) {
+	srv := stallServer(t)
+	path, sha := mustTarball(t, "x")
+	c := mustClient(t, config.ReceiverClient{URL: srv.URL, TimeoutS: 3600})
+	ctx, cancel := context.WithCancel(context.Background())
+	c.OnAwait = func(time.Time) { cancel() }
+	_, err := c.Upload(ctx, "ep-1", path, sha, 1, "", "")
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrStalled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// slowReader yields one chunk each time the test's pacing channel allows.
+type slowReader struct {
+	chunks <-chan string
+}
+
+func (s *slowReader) Read(b []byte) (int, error) {
+	c, ok := <-s.chunks
+	if !ok {
+		return 0, io.EOF
+	}
+	return copy(b, c), nil
+}
+
+func TestMovingUploadOutlivesTimeout(t *testing.T) {
+	var got int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = len(b)
+		writeJSON(w, 201, map[string]any{"status": "stored"})
+	}))
+	defer srv.Close()
+	c := mustClient(t, config.ReceiverClient{URL: srv.URL})
+	c.timeout = 300 * time.Millisecond
+	chunks := make(chan string)
+	// Ten chunks, one every 100 ms: the total (1 s) is well past the
+	// timeout, every quiet stretch well under it.
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < 10; i++ {
+			<-tick.C
+			chunks <- strings.Repeat("z", 100)
+		}
+		close(chunks)
+	}()
+	resp, _, err := c.do(context.Background(), http.MethodPut, "/v1/episodes/ep-1.tar.zst", nil, &slowReader{chunks}, 1000, true)
+	if err != nil {
+		t.Fatalf("moving upload failed: %v", err)
+	}
+	if resp.StatusCode != 201 || got != 1000 {
+		t.Errorf("status %d, server got %d bytes", resp.StatusCode, got)
+	}
+}

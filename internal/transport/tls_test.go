@@ -1,0 +1,167 @@
+package transport
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"cis490/internal/config"
+	"cis490/internal/wire"
+)
+
+// testPKI is a CA with one server certificate (for 127.0.0.1) and one client
+// certificate (CN lab1), all in PEM.
+type testPKI struct {
+	caPEM, serverCert, serverKey, clientCert, clientKey []byte
+	pool                                                *x509.CertPool
+}
+
+func mustPKI(tb testing.TB) testPKI {
+	tb.Helper()
+	now := time.Now()
+	caKey := mustKey(tb)
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "cis490 test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) (certPEM, keyPEM []byte) {
+		k := mustKey(tb)
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: cn},
+			NotBefore:    now.Add(-time.Hour),
+			NotAfter:     now.Add(time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+			IPAddresses:  ips,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		kd, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+			pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
+	}
+	p := testPKI{caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	p.serverCert, p.serverKey = leaf(2, "receiver", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
+	p.clientCert, p.clientKey = leaf(3, "lab1", x509.ExtKeyUsageClientAuth, nil)
+	return p
+}
+
+func mustKey(tb testing.TB) *ecdsa.PrivateKey {
+	tb.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+func TestCertificatesAppearingAfterStart(t *testing.T) {
+	pki := mustPKI(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn := ""
+		if len(r.TLS.PeerCertificates) > 0 {
+			cn = r.TLS.PeerCertificates[0].Subject.CommonName
+		}
+		writeJSON(w, 200, wire.PingReply{Status: "ok", Host: cn, Version: "t"})
+	}))
+	serverPair, err := tls.X509KeyPair(pki.serverCert, pki.serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{serverPair},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pki.pool,
+	}
+	srv.StartTLS()
+	defer srv.Close()
+
+	dir := t.TempDir()
+	cfg := config.ReceiverClient{
+		URL:        srv.URL,
+		CABundle:   filepath.Join(dir, "ca.pem"),
+		ClientCert: filepath.Join(dir, "client.pem"),
+		ClientKey:  filepath.Join(dir, "client.key"),
+		TimeoutS:   30,
+	}
+	c := mustClient(t, cfg)
+
+	t.Run("missing files are transient", func(t *testing.T) {
+		_, err := c.Ping(context.Background(), "")
+		if !errors.Is(err, ErrCertsNotReady) || Classify(err) != Transient || Code(err) != "credentials-not-ready" {
+			t.Fatalf("err = %v, want ErrCertsNotReady (transient)", err)
+		}
+	})
+	t.Run("recovers once the files appear", func(t *testing.T) {
+		for name, b := range map[string][]byte{"ca.pem": pki.caPEM, "client.pem": pki.clientCert, "client.key": pki.clientKey} {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reply, err := c.Ping(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reply.Host != "lab1" {
+			t.Errorf("server saw client CN %q, want lab1", reply.Host)
+		}
+	})
+	t.Run("a garbled renewal is transient", func(t *testing.T) {
+		later := time.Now().Add(time.Minute)
+		if err := os.WriteFile(cfg.ClientCert, []byte("half a cert"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(cfg.ClientCert, later, later)
+		if _, err := c.Ping(context.Background(), ""); !errors.Is(err, ErrCertsNotReady) {
+			t.Fatalf("err = %v, want ErrCertsNotReady", err)
+		}
+	})
+}
+
+func TestUnknownServerCAIsTransient(t *testing.T) {
+	pki := mustPKI(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"status":"ok"}`)
+	}))
+	pair, _ := tls.X509KeyPair(pki.serverCert, pki.serverKey)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	srv.StartTLS()
+	defer srv.Close()
+	// No CA bundle: the system roots do not know the test CA.
+	_, err := mustClient(t, config.ReceiverClient{URL: srv.URL}).Ping(context.Background(), "")
+	if err == nil || Classify(err) != Transient {
+		t.Fatalf("err = %v, want a transient TLS error", err)
+	}
+}
