@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"cis490/internal/transport"
 	"cis490/internal/wire"
 )
 
@@ -35,6 +36,8 @@ func (c receiverCheck) Run(ctx context.Context) Result {
 		return result(Fail, "", "%s refused host %s (403 %s): %s", url, h.cfg.HostID, we.Code, we.Detail)
 	case errors.As(err, &we):
 		return result(Fail, "", "%s answered ping with %d %s: %s", url, we.Status, we.Code, we.Detail)
+	case errors.Is(err, transport.ErrCertsNotReady):
+		return result(Fail, "", "cannot ping %s: %v", url, err)
 	case ctx.Err() != nil:
 		return result(Fail, "curl -sS "+url+wire.HealthzPath, "%s did not answer within %s", url, h.env.PingTimeout)
 	}

@@ -338,3 +338,11 @@ func TestShipperErrorsCheck(t *testing.T) {
 		}
 	})
 }
+
+func TestReceiverCheckCredentialsNotReady(t *testing.T) {
+	s := newScratch(t)
+	s.env.Ping = pingReceiver
+	s.cfg.Receiver.URL = "http://127.0.0.1:1"
+	os.Remove(s.path("etc/token"))
+	wantResult(t, s.run(receiver), Fail, "cannot ping http://127.0.0.1:1: ping: receiver credentials not ready", "")
+}
