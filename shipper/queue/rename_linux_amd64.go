@@ -1,0 +1,3 @@
+package queue
+
+const sysRenameat2 = 316
