@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// report prints the throughput table and the targets as markdown.
+func (s *suite) report(shapes []shape, rows int, arm64, only string) {
+	w := s.stdout
+	fmt.Fprintf(w, "\nMedian of %d runs, 1 GiB per run; MB/s = 10^6 bytes/s.\n\n", s.reps)
+	fmt.Fprintln(w, "| uploads | clients | hash | write | serial | receiver | receiver uploads/s | serial uploads/s |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	rate := func(sh shape, t string) (mbs, ups float64) {
+		d := median(s.times[sh.name][t])
+		if d == 0 {
+			return 0, 0
+		}
+		return float64(sh.size) * float64(sh.count) / d.Seconds() / 1e6, float64(sh.count) / d.Seconds()
+	}
+	for _, sh := range shapes {
+		if s.times[sh.name] == nil {
+			continue
+		}
+		cells := []string{fmt.Sprintf("%d × %s", sh.count, sizeName(sh.size)), fmt.Sprint(sh.clients)}
+		for _, t := range targets {
+			mbs, _ := rate(sh, t)
+			cells = append(cells, fmt.Sprintf("%.0f MB/s", mbs))
+		}
+		_, ru := rate(sh, "receiver")
+		_, su := rate(sh, "serial")
+		cells = append(cells, fmt.Sprintf("%.0f", ru), fmt.Sprintf("%.0f", su))
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+
+	fmt.Fprintln(w, "\n| target | measured | goal | result |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	line := func(name, measured, goal string, ok bool) {
+		res := "FAIL"
+		if ok {
+			res = "pass"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", name, measured, goal, res)
+	}
+	for _, sh := range shapes {
+		if s.times[sh.name] == nil {
+			continue
+		}
+		r, _ := rate(sh, "receiver")
+		if sh.size == 64<<20 {
+			h, _ := rate(sh, "hash")
+			wr, _ := rate(sh, "write")
+			ratio := r / min(h, wr)
+			line(fmt.Sprintf("64 MiB, %d client(s): receiver / min(hash, write)", sh.clients),
+				fmt.Sprintf("%.2f", ratio), "≥ 0.85", ratio >= 0.85)
+			continue
+		}
+		_, ru := rate(sh, "receiver")
+		_, su := rate(sh, "serial")
+		goal := 0.95
+		if sh.clients > 1 {
+			goal = 1.2
+		}
+		ratio := ru / su
+		line(fmt.Sprintf("256 KiB, %d client(s): receiver / serial uploads/s", sh.clients),
+			fmt.Sprintf("%.2f", ratio), fmt.Sprintf("≥ %.2f", goal), ratio >= goal)
+	}
+	m := s.mem
+	if s.times["64MiB-8"] != nil {
+		peak := max(m.peakHWM, m.peakSampled)
+		line("receiver peak RSS during 8 × 64 MiB (VmHWM, reset before each run)",
+			fmt.Sprintf("%s (sampled VmRSS max %s)", mib(peak), mib(m.peakSampled)), "≤ 20 MiB", peak <= 20<<10)
+	}
+	line("receiver idle RSS 1 s after start (VmRSS)",
+		fmt.Sprintf("%s (anon %s, file %s)", mib(m.idleStart.RSS), mib(m.idleStart.Anon), mib(m.idleStart.File)),
+		"≤ 10 MiB", m.idleStart.RSS <= 10<<10)
+	if only == "" {
+		e, f := m.startup[0], m.startup[1]
+		line(fmt.Sprintf("start-up to READY=1 with %d rows + files (median, max)", rows),
+			fmt.Sprintf("%v, %v (empty: %v)", f.startup.Round(time.Millisecond), f.maxUp.Round(time.Millisecond), e.startup.Round(time.Millisecond)),
+			"≤ 1 s", f.maxUp <= time.Second)
+		grow := f.rss - e.rss
+		line(fmt.Sprintf("idle RSS with %d rows − with 0 rows", rows),
+			fmt.Sprintf("%+.1f MiB (%s vs %s; VmHWM %s vs %s)", float64(grow)/1024, mib(f.rss), mib(e.rss), mib(f.hwm), mib(e.hwm)),
+			"≤ 2 MiB", grow <= 2<<10)
+	}
+	if arm64 != "" {
+		if st, err := os.Stat(arm64); err == nil {
+			line("stripped linux/arm64 binary", fmt.Sprintf("%s (%d bytes)", mib(st.Size()>>10), st.Size()), "≤ 8 MiB", st.Size() <= 8<<20)
+		}
+	}
+	fmt.Fprintf(w, "\nReceiver VmRSS 3 s after the last upload: %s.\n", mib(m.idleAfterLoad.RSS))
+}
+
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Targets of every configuration, in the order of the first repetition;
+// later repetitions rotate it so no target always runs first.
+var targets = []string{"hash", "write", "serial", "receiver"}
+
+// benchToken is the bearer token the benchmark's receiver requires.
+const benchToken = "receiverbench-token"
+
+// shape is one upload configuration: count bodies of size bytes over
+// clients connections.
+type shape struct {
+	name    string
+	size    int
+	count   int
+	clients int
+	corpus  *corpus
+}
+
+type suite struct {
+	bin     string
+	out     string
+	reps    int
+	stdout  io.Writer
+	stderr  io.Writer
+	recv    *receiverProc
+	recvDir string
+	baseDir string
+	base    string // baseline address
+
+	times map[string]map[string][]time.Duration // shape → target → runs
+	mem   memReport
+}
+
+// memReport holds the receiver's resident memory in KiB.
+type memReport struct {
+	idleStart     procMem
+	peakSampled   int64 // largest VmRSS sampled during the 8 × 64 MiB runs
+	peakHWM       int64 // largest VmHWM over those runs (reset before each)
+	idleAfterLoad procMem
+	startup       [2]startupResult // 0 rows, N rows
+}
+
+func runSuite(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bin := fs.String("receiver", "", "cis490-receiver binary to benchmark (required)")
+	out := fs.String("out", "bench/out/receiver", "scratch directory for every data directory of the run")
+	reps := fs.Int("reps", 5, "repetitions of every measurement; the median is reported")
+	total := fs.Int64("total", 1<<30, "bytes uploaded per measurement")
+	rows := fs.Int("rows", 100_000, "index rows and store files for the start-up measurement")
+	startReps := fs.Int("startup-reps", 5, "start-ups per data directory")
+	arm64 := fs.String("arm64", "", "stripped linux/arm64 receiver binary whose size to report")
+	only := fs.String("only", "", "run only shapes whose name contains this (quick checks)")
+	if err := fs.Parse(args); err != nil || *bin == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: receiverbench suite --receiver BIN [--out DIR] [--reps N] [--arm64 BIN]")
+		return 2
+	}
+	s := &suite{bin: *bin, out: *out, reps: *reps, stdout: stdout, stderr: stderr,
+		times: map[string]map[string][]time.Duration{}}
+	if err := s.run(*total, *rows, *startReps, *arm64, *only); err != nil {
+		fmt.Fprintln(stderr, "receiverbench:", err)
+		return 1
+	}
+	return 0
+}
+
+func (s *suite) run(total int64, rows, startReps int, arm64, only string) error {
+	if err := os.MkdirAll(s.out, 0o750); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(s.out)
+	if err != nil {
+		return err
+	}
+	s.out = abs
+	s.recvDir = filepath.Join(s.out, "receiver-data")
+	s.baseDir = filepath.Join(s.out, "baseline-data")
+	for _, d := range []string{s.recvDir, s.baseDir} {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	fsName, dev := fsInfo(s.out)
+	s.logf("data directories under %s (%s, device %d:%d); receiver and baselines write to the same file system",
+		s.out, fsName, dev>>8, dev&0xff)
+
+	s.logf("generating bodies")
+	large := newCorpus(64<<20, 4, 1)
+	small := newCorpus(256<<10, 64, 2)
+	shapes := []shape{
+		{name: "64MiB-1", size: 64 << 20, clients: 1, corpus: &large},
+		{name: "64MiB-8", size: 64 << 20, clients: 8, corpus: &large},
+		{name: "256KiB-1", size: 256 << 10, clients: 1, corpus: &small},
+		{name: "256KiB-8", size: 256 << 10, clients: 8, corpus: &small},
+	}
+	for i := range shapes {
+		shapes[i].count = int(total / int64(shapes[i].size))
+	}
+
+	var cmdErr error
+	baseCmd, baseAddr, err := startBaseline(s.baseDir, filepath.Join(s.out, "baseline.log"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		baseCmd.Process.Signal(syscall.SIGTERM)
+		baseCmd.Wait()
+	}()
+	s.base = baseAddr
+
+	addr, err := freePort()
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(s.out, "receiver.toml")
+	if err := writeConfig(cfgPath, s.recvDir, addr, true); err != nil {
+		return err
+	}
+	s.recv, err = startReceiver(s.bin, []string{"serve", "--config", cfgPath}, addr, filepath.Join(s.out, "receiver.log"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if s.recv != nil {
+			s.recv.stop()
+		}
+	}()
+	time.Sleep(time.Second) // let start-up garbage settle before reading idle RSS
+	if s.mem.idleStart, err = readMem(s.recv.cmd.Process.Pid); err != nil {
+		return err
+	}
+
+	for _, sh := range shapes {
+		if only != "" && !strings.Contains(sh.name, only) {
+			continue
+		}
+		if err := s.measure(sh); err != nil {
+			return fmt.Errorf("%s: %w", sh.name, err)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	s.mem.idleAfterLoad, _ = readMem(s.recv.cmd.Process.Pid)
+	cmdErr = s.recv.stop()
+	s.recv = nil
+	if cmdErr != nil {
+		s.logf("receiver exit: %v", cmdErr)
+	}
+	s.clean("receiver")
+	s.clean("write")
+	s.clean("serial")
+
+	if only == "" {
+		if err := s.startups(rows, startReps); err != nil {
+			return err
+		}
+	}
+	s.report(shapes, rows, arm64, only)
+	return nil
+}
+
+// measure runs one shape reps times against every target.
+func (s *suite) measure(sh shape) error {
+	s.times[sh.name] = map[string][]time.Duration{}
+	for rep := 0; rep < s.reps; rep++ {
+		for k := range targets {
+			t := targets[(k+rep)%len(targets)]
+			addr, prefix, token := s.base, "/"+t+"/", ""
+			if t == "receiver" {
+				addr, prefix, token = s.recv.addr, "/v1/episodes/", benchToken
+			}
+			ups := prepare(*sh.corpus, sh.count, prefix, fmt.Sprintf("r%d-%s-%s", rep, sh.name, t), token)
+			s.clean(t)
+			syscall.Sync()
+			var smp *sampler
+			pid := s.recv.cmd.Process.Pid
+			watch := t == "receiver" && sh.size == 64<<20 && sh.clients == 8
+			if watch {
+				if err := resetHWM(pid); err != nil {
+					s.logf("cannot reset VmHWM: %v", err)
+				}
+				smp = sampleRSS(pid, 5*time.Millisecond)
+			}
+			d, err := load(addr, ups, sh.clients)
+			if watch {
+				s.mem.peakSampled = max(s.mem.peakSampled, smp.Stop())
+				if m, err := readMem(pid); err == nil {
+					s.mem.peakHWM = max(s.mem.peakHWM, m.HWM)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", t, err)
+			}
+			s.times[sh.name][t] = append(s.times[sh.name][t], d)
+			bytes := float64(sh.size) * float64(sh.count)
+			s.logf("%-8s rep %d %-8s %8.1f MB/s %8.1f uploads/s", sh.name, rep+1, t,
+				bytes/d.Seconds()/1e6, float64(sh.count)/d.Seconds())
+		}
+	}
+	return nil
+}
+
+// clean removes what a target stored, outside the timed region.
+func (s *suite) clean(target string) {
+	var dirs []string
+	switch target {
+	case "receiver":
+		dirs = []string{filepath.Join(s.recvDir, "store"), filepath.Join(s.recvDir, "tmp")}
+	case "write":
+		dirs = []string{filepath.Join(s.baseDir, writeDir)}
+	case "serial":
+		dirs = []string{filepath.Join(s.baseDir, serialDir, "store"), filepath.Join(s.baseDir, serialDir, "tmp")}
+	}
+	for _, d := range dirs {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			os.Remove(filepath.Join(d, e.Name()))
+		}
+	}
+}
+
+// writeConfig writes a receiver config for the benchmark: no free-space
+// floor, the gate off, one shared token.
+func writeConfig(path, dataDir, addr string, withToken bool) error {
+	c := fmt.Sprintf("[server]\nlisten = %q\ndata_dir = %q\nmin_free_bytes = 0\n\n[version_gate]\nenabled = false\n", addr, dataDir)
+	if withToken {
+		c += fmt.Sprintf("\n[auth]\ntoken = %q\n", benchToken)
+	}
+	return os.WriteFile(path, []byte(c), 0o600)
+}
+
+func (s *suite) logf(format string, args ...any) {
+	fmt.Fprintf(s.stderr, format+"\n", args...)
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	c := slices.Clone(ds)
+	slices.Sort(c)
+	if len(c)%2 == 1 {
+		return c[len(c)/2]
+	}
+	return (c[len(c)/2-1] + c[len(c)/2]) / 2
+}
