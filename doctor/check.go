@@ -101,6 +101,15 @@ func runChecks(ctx context.Context, cs []Check) []Result {
 		case d := <-ch:
 			out[d.i], finished[d.i] = d.r, true
 		case <-ctx.Done():
+			// Keep the results that arrived together with the deadline.
+			for drained := false; !drained; {
+				select {
+				case d := <-ch:
+					out[d.i], finished[d.i] = d.r, true
+				default:
+					drained = true
+				}
+			}
 			for i := range cs {
 				if !finished[i] {
 					out[i] = result(Fail, "", "did not finish in time")
