@@ -125,11 +125,11 @@ const colorReset = "\x1b[0m"
 // writeHuman prints one aligned line per check, then the fixes of the
 // checks that are not ok.
 func writeHuman(w io.Writer, rep Report, color bool) {
-	fmt.Fprintf(w, "cis490-doctor %s on %s: %s\n", rep.Version, rep.Host, paint(rep.Overall, color))
+	fmt.Fprintf(w, "cis490-doctor %s on %s: %s\n", rep.Version, rep.Host, paint(rep.Overall, "%s", color))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, r := range rep.Checks {
 		// Pad before painting so escape codes do not upset the alignment.
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", paint(r.Status, color), r.Check, r.Summary)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", paint(r.Status, "%-4s", color), r.Check, r.Summary)
 	}
 	tw.Flush()
 	first := true
@@ -148,9 +148,9 @@ func writeHuman(w io.Writer, rep Report, color bool) {
 	}
 }
 
-// paint renders a status padded to four columns, coloured when asked.
-func paint(s Status, color bool) string {
-	text := fmt.Sprintf("%-4s", s)
+// paint renders a status with format, coloured when asked.
+func paint(s Status, format string, color bool) string {
+	text := fmt.Sprintf(format, s)
 	if !color {
 		return text
 	}
