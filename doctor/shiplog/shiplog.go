@@ -92,7 +92,11 @@ func (s *Summary) Add(line string) {
 		return
 	}
 	f := Fields(line)
-	key := strings.TrimSpace(f["status"] + " " + f["error"])
+	status := f["status"]
+	if status == "0" {
+		status = "" // a local or network failure: no answer to count by
+	}
+	key := strings.TrimSpace(status + " " + f["error"])
 	switch f["msg"] {
 	case wire.LogShipped, wire.LogShipDuplicate:
 		s.Shipped++

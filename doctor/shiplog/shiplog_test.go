@@ -49,7 +49,7 @@ func TestRead(t *testing.T) {
 		`level=ERROR msg="ship refused: credentials" id=ep-4 status=401 error=unauthorized`,
 		`level=WARN msg="ship failed, will retry" id=ep-5 status=503 error=gate-unavailable retry_in=40s`,
 		`level=WARN msg="ship failed, will retry" id=ep-5 status=503 error=gate-unavailable retry_in=80s`,
-		`level=WARN msg="ship failed, will retry" id=ep-6 error=network retry_in=5s`,
+		`level=WARN msg="ship failed, will retry" id=ep-6 status=0 error=network detail="dial tcp: refused" retry_in=5s`,
 		`-- No entries --`,
 		`some unrelated line with status=412`,
 	}, "\n")
