@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"cis490/internal/config"
+	"cis490/internal/sdnotify"
+	"cis490/internal/wire"
+	"cis490/shipper/queue"
+)
+
+// notifySocket is a unixgram socket the test owns, standing in for systemd.
+type notifySocket struct {
+	conn *net.UnixConn
+	name string // NOTIFY_SOCKET value
+}
+
+func mustNotifySocket(tb testing.TB, abstract bool) *notifySocket {
+	tb.Helper()
+	var addr, env string
+	if abstract {
+		addr = fmt.Sprintf("@cis490-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+		env = addr
+	} else {
+		addr = filepath.Join(tb.TempDir(), "notify.sock")
+		env = addr
+	}
+	name := addr
+	if abstract {
+		name = "\x00" + addr[1:]
+	}
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return &notifySocket{conn: c, name: env}
+}
+
+// next returns the next datagram; the deadline only guards against a hung
+// test, it is not a synchronisation device.
+func (s *notifySocket) next(tb testing.TB) string {
+	tb.Helper()
+	buf := make([]byte, 4096)
+	s.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	n, err := s.conn.Read(buf)
+	if err != nil {
+		tb.Fatalf("notify socket: %v", err)
+	}
+	return string(buf[:n])
+}
+
+// stepUploader is an Uploader whose upload moves only when the test says:
+// each value on step is one chunk of body bytes moving; closing release
+// lets the receiver answer 201.
+type stepUploader struct {
+	entered chan struct{}
+	step    chan struct{}
+	stepped chan struct{}
+	release chan struct{}
+	sent    func()
+}
+
+func (u *stepUploader) URL() string { return "http://fake" }
+
+func (u *stepUploader) Head(context.Context, string) (string, int64, bool, error) {
+	return "", 0, false, nil
+}
+
+func (u *stepUploader) Upload(ctx context.Context, id, path, sha string, size int64, commit, schema string) (wire.EpisodeReply, error) {
+	close(u.entered)
+	for {
+		select {
+		case <-ctx.Done():
+			return wire.EpisodeReply{}, ctx.Err()
+		case <-u.step:
+			u.sent()
+			u.stepped <- struct{}{}
+		case <-u.release:
+			return wire.EpisodeReply{Status: "stored", ID: id, SHA256: sha, Bytes: size}, nil
+		}
+	}
+}
+
+func TestDaemonNotifyAndWatchdog(t *testing.T) {
+	for _, abstract := range []bool{false, true} {
+		name := map[bool]string{false: "path socket", true: "abstract socket"}[abstract]
+		t.Run(name, func(t *testing.T) {
+			sock := mustNotifySocket(t, abstract)
+			dirs := queue.Layout(t.TempDir())
+			if err := dirs.Ensure(); err != nil {
+				t.Fatal(err)
+			}
+			mustEpisode(t, dirs.Episodes, "ep-1")
+			up := &stepUploader{entered: make(chan struct{}), step: make(chan struct{}), stepped: make(chan struct{}), release: make(chan struct{})}
+			cfg := config.DefaultLabHost("lab1").Shipper
+			q := &queue.Queue{Dirs: dirs, Cfg: cfg, Up: up, Log: slog.New(slog.DiscardHandler)}
+			env := map[string]string{"NOTIFY_SOCKET": sock.name}
+			d := newDaemon(q, sdnotify.New(func(k string) string { return env[k] }), slog.New(slog.DiscardHandler), 5*time.Second)
+			up.sent = d.moved
+
+			tick := make(chan time.Time)
+			ticked := make(chan bool)
+			d.watchdogEvery = 90 * time.Second
+			d.newTicker = func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} }
+			d.after = func(time.Duration) <-chan time.Time { return nil } // idle until stopped
+			d.onTick = func(p bool) { ticked <- p }
+			tickOnce := func() bool { tick <- time.Time{}; return <-ticked }
+
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { d.run(ctx); close(done) }()
+
+			if got := sock.next(t); got != "READY=1" {
+				t.Fatalf("first notification %q, want READY=1", got)
+			}
+			<-up.entered
+			up.step <- struct{}{}
+			<-up.stepped
+			if !tickOnce() {
+				t.Error("no WATCHDOG while upload bytes moved")
+			}
+			if got := sock.next(t); got != "WATCHDOG=1" {
+				t.Fatalf("got %q, want WATCHDOG=1", got)
+			}
+			// The upload stalls: no bytes move across several ticks.
+			for i := 0; i < 3; i++ {
+				if tickOnce() {
+					t.Errorf("stall tick %d sent WATCHDOG", i)
+				}
+			}
+			close(up.release)
+			status := sock.next(t) // the datagram after the first ping: no ping came during the stall
+			if !strings.HasPrefix(status, "STATUS=pending 0, shipped 1") {
+				t.Fatalf("got %q, want the STATUS after the pass", status)
+			}
+			if !tickOnce() {
+				t.Error("no WATCHDOG while idle between passes")
+			}
+			if got := sock.next(t); got != "WATCHDOG=1" {
+				t.Fatalf("got %q, want WATCHDOG=1", got)
+			}
+			cancel()
+			if got := sock.next(t); got != "STOPPING=1" {
+				t.Fatalf("got %q, want STOPPING=1", got)
+			}
+			<-done
+			if !exists(filepath.Join(dirs.Shipped, "ep-1")) {
+				t.Error("episode not retired")
+			}
+		})
+	}
+}
+
+func TestWatchdogAnswerAllowance(t *testing.T) {
+	q := &queue.Queue{}
+	d := newDaemon(q, nil, slog.New(slog.DiscardHandler), time.Second)
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	d.now = func() time.Time { return now }
+	tick := make(chan time.Time)
+	ticked := make(chan bool)
+	d.onTick = func(p bool) { ticked <- p }
+	done := make(chan struct{})
+	go d.watchdog(tick, done)
+	defer close(done)
+	tickOnce := func() bool { tick <- now; return <-ticked }
+
+	d.awaiting(now.Add(94 * time.Second)) // 30 s + 64 s for 4 GiB sent
+	if !tickOnce() {
+		t.Error("no ping right after the last byte")
+	}
+	now = now.Add(90 * time.Second)
+	if !tickOnce() {
+		t.Error("no ping while the answer is within its allowance")
+	}
+	now = now.Add(5 * time.Second)
+	if tickOnce() {
+		t.Error("ping after the answer allowance ran out")
+	}
+}
+
+func mustEpisode(tb testing.TB, episodes, id string) {
+	tb.Helper()
+	dir := filepath.Join(episodes, id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	for name, body := range map[string]string{
+		"meta.json": `{"code_version":{"commit":"0123456789abcdef0123456789abcdef01234567"}}`,
+		"data.bin":  "payload of " + id,
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		os.Chtimes(p, old, old)
+	}
+	os.Chtimes(dir, old, old)
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
