@@ -1,0 +1,41 @@
+package api
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"cis490/internal/jsonl"
+)
+
+func TestAttemptsLogRotates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), AttemptsFile)
+	l, err := OpenAttemptsLog(path, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := l.Append(Attempt{TS: "t", Host: "lab1", ID: fmt.Sprint("ep", i), Status: 201}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	count := func(p string) int {
+		n := 0
+		if _, err := jsonl.ScanFile(p, func([]byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	cur, old := count(path), count(path+".1")
+	if cur == 0 || old == 0 {
+		t.Fatalf("current %d rows, rotated %d rows; want both non-empty", cur, old)
+	}
+	if st, _ := os.Stat(path); st.Size() > 300+200 {
+		t.Errorf("current file %d bytes, limit 300", st.Size())
+	}
+	if cur+old > 10 {
+		t.Errorf("%d rows in total, more than written", cur+old)
+	}
+}
