@@ -91,7 +91,13 @@ func (d *daemon) send(state string) {
 func (d *daemon) run(ctx context.Context) {
 	d.send(sdnotify.Ready)
 	stopNotify := context.AfterFunc(ctx, func() { d.send(sdnotify.Stopping) })
-	defer stopNotify()
+	defer func() {
+		// run returns only once ctx is done; if the loop noticed that before
+		// the AfterFunc was started, stopping it means sending here.
+		if stopNotify() {
+			d.send(sdnotify.Stopping)
+		}
+	}()
 
 	var wg sync.WaitGroup
 	wdDone := make(chan struct{})

@@ -104,7 +104,7 @@ func TestDaemonNotifyAndWatchdog(t *testing.T) {
 			cfg := config.DefaultLabHost("lab1").Shipper
 			q := &queue.Queue{Dirs: dirs, Cfg: cfg, Up: up, Log: slog.New(slog.DiscardHandler)}
 			env := map[string]string{"NOTIFY_SOCKET": sock.name}
-			d := newDaemon(q, sdnotify.New(func(k string) string { return env[k] }), slog.New(slog.DiscardHandler), 5*time.Second)
+			d := newDaemon(q, sdnotify.New(func(k string) string { return env[k] }), slog.New(slog.NewTextHandler(tlogWriter{t}, nil)), 5*time.Second)
 			up.sent = d.moved
 
 			tick := make(chan time.Time)
@@ -210,4 +210,12 @@ func mustEpisode(tb testing.TB, episodes, id string) {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
+}
+
+// tlogWriter sends log lines to the test log.
+type tlogWriter struct{ tb testing.TB }
+
+func (w tlogWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
