@@ -12,7 +12,7 @@ import (
 // bigNodes has one file spanning several copy buffers, so Progress is
 // called while it is being read.
 var bigNodes = []node{
-	{path: "big.dat", data: strings.Repeat("0123456789abcdef", 3*readBufSize/16+7)},
+	{path: "big.dat", data: strings.Repeat("0123456789abcdef", 3*tarChunkSize/16+7)},
 	{path: "meta.json", data: "{}\n"},
 }
 
@@ -49,7 +49,7 @@ func TestWriteDuringChanges(t *testing.T) {
 			f.Close()
 		}, ErrChanged},
 		{"file shrinks", func(t *testing.T, root string) {
-			if err := os.Truncate(filepath.Join(root, "big.dat"), readBufSize+1); err != nil {
+			if err := os.Truncate(filepath.Join(root, "big.dat"), tarChunkSize+1); err != nil {
 				t.Error(err)
 			}
 		}, ErrChanged},

@@ -98,7 +98,7 @@ func synthFloats(seed uint64, n int) []byte {
 // go test -run TestGolden -update ./shipper/pack/ after a deliberate change
 // of the tarball format (it breaks idempotent re-uploads of repacked
 // episodes).
-const goldenSHA256 = "497eba65623e54511fc7e422f4e64b205f658363e41351d834762a4d8d5586eb"
+const goldenSHA256 = "582fed8d89e2876132330a4e2c66f32e262f34bc2ddfb0d15b9a0f11b4d58efc"
 
 func TestGolden(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "ep-golden")
@@ -335,6 +335,34 @@ func TestWriteRejects(t *testing.T) {
 			_, err := Write(context.Background(), &bytes.Buffer{}, tt.root, tt.id, Options{})
 			if err == nil || errors.Is(err, ErrVanished) != tt.vanished {
 				t.Errorf("err = %v, want vanished=%v", err, tt.vanished)
+			}
+		})
+	}
+}
+
+// failWriter accepts limit bytes and then fails.
+type failWriter struct{ limit int }
+
+var errDiskFull = errors.New("disk full")
+
+func (w *failWriter) Write(b []byte) (int, error) {
+	if len(b) > w.limit {
+		n := w.limit
+		w.limit = 0
+		return n, errDiskFull
+	}
+	w.limit -= len(b)
+	return len(b), nil
+}
+
+func TestWriteOutputError(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "ep")
+	mustTree(t, root, goldenNodes)
+	for _, limit := range []int{0, 1000, outChunkSize + 1} {
+		t.Run(fmt.Sprintf("fails after %d bytes", limit), func(t *testing.T) {
+			_, err := Write(context.Background(), &failWriter{limit: limit}, root, "ep", Options{})
+			if !errors.Is(err, errDiskFull) {
+				t.Errorf("err = %v, want %v", err, errDiskFull)
 			}
 		})
 	}
