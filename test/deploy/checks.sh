@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=test/deploy
+# Pin what build.sh would derive from git, so every build here is of one
+# version even while the work tree moves.
+VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
+COMMIT=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+export VERSION COMMIT SOURCE_DATE_EPOCH
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -163,7 +169,7 @@ check_qemu() {
   tar -C "$d" -xzf "$(release_tarball arm64)"
   for b in "$d"/*/bin/*; do
     out=$(qemu-aarch64-static "$b" --version 2>&1) || fail "qemu: $b --version: $out"
-    case "$out" in *"${VERSION:-}"*) ;; *) fail "qemu: $b --version printed '$out', want version ${VERSION:-}";; esac
+    case "$out" in *"$VERSION"*) ;; *) fail "qemu: $b --version printed '$out', want version $VERSION";; esac
   done
   echo "ok qemu: arm64 binaries start ($out)"
 }
