@@ -97,6 +97,18 @@ enabled = false
 		}
 	})
 
+	t.Run("doctor report ships through Caddy", func(t *testing.T) {
+		// What cis490-doctor-check.service runs once a day.
+		cfg := labHostConfig(t, dir, "lab1", url, filepath.Join(dir, "lab1-data"), tok1File, pk.CAFile, lab1Cert, lab1Key)
+		if out, code := run(t, filepath.Join(bin, "cis490-shipper"), "ship-health", "--json", "--config", cfg); code != 0 {
+			t.Fatalf("ship-health: exit %d, %s; want 0", code, out)
+		}
+		stored, err := os.ReadFile(filepath.Join(dir, "receiver-data", "host-health", "lab1.json"))
+		if err != nil || !bytes.Contains(stored, []byte(`"host":"lab1"`)) {
+			t.Fatalf("host-health/lab1.json = %q, %v; want lab1's report", stored, err)
+		}
+	})
+
 	t.Run("shipper with another host's certificate is refused", func(t *testing.T) {
 		cfg := labHostConfig(t, dir, "lab1-wrong-cert", url, filepath.Join(dir, "lab1-data"), tok1File, pk.CAFile, lab2Cert, lab2Key)
 		if out, code := run(t, filepath.Join(bin, "cis490-shipper"), "--ping", "--json", "--config", cfg); code != 1 {
@@ -165,15 +177,16 @@ enabled = false
 	}
 }
 
-// buildBinaries builds cis490-receiver and cis490-shipper into a temporary
-// directory, or takes them from $CIS490_BIN_DIR when set.
+// buildBinaries builds the three binaries into a temporary directory (the
+// shipper finds the doctor beside itself), or takes them from
+// $CIS490_BIN_DIR when set.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	if d := os.Getenv("CIS490_BIN_DIR"); d != "" {
 		return d
 	}
 	dir := t.TempDir()
-	for _, name := range []string{"receiver", "shipper"} {
+	for _, name := range []string{"receiver", "shipper", "doctor"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "cis490-"+name), "cis490/"+name)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go build %s: %v\n%s", name, err, out)
