@@ -155,3 +155,15 @@ func names(es []entry) []string {
 	}
 	return out
 }
+
+// nodeData returns the contents of the fixture file at path.
+func nodeData(tb testing.TB, nodes []node, path string) string {
+	tb.Helper()
+	for _, n := range nodes {
+		if n.path == path {
+			return n.data
+		}
+	}
+	tb.Fatalf("no fixture node %q", path)
+	return ""
+}

@@ -12,9 +12,10 @@ import (
 	"time"
 )
 
-// fuzzNames are the characters generated names are drawn from: ASCII edge
-// cases around '/', a multi-byte rune, and the characters ids use.
-const fuzzNames = "aZ09._-+ ,=~!é"
+// fuzzNames are the pieces generated names are made of: ASCII edge cases
+// around '/', the characters ids use, a multi-byte rune and a byte that is
+// not UTF-8 (Linux allows any byte but '/' and NUL).
+var fuzzNames = []string{"a", "Z", "0", "9", ".", "_", "-", "+", " ", ",", "=", "~", "!", "é", "\xff"}
 
 // fuzzTree builds a tree under root from b. b is read as a program: each step takes a kind byte (file, dir,
 // symlink, leave dir), a name, a mode and, for files, contents.
@@ -31,7 +32,6 @@ func fuzzTree(tb testing.TB, root string, b []byte) {
 		b = b[1:]
 		return c
 	}
-	runes := []rune(fuzzNames)
 	cwd := root
 	for steps := 0; len(b) > 0 && steps < 64; steps++ {
 		kind := next() % 4
@@ -43,7 +43,7 @@ func fuzzTree(tb testing.TB, root string, b []byte) {
 		}
 		var name strings.Builder
 		for n := 1 + int(next())%120; n > 0 && name.Len() < 200; n-- {
-			name.WriteRune(runes[int(next())%len(runes)])
+			name.WriteString(fuzzNames[int(next())%len(fuzzNames)])
 		}
 		if s := name.String(); s == "." || s == ".." {
 			continue

@@ -12,7 +12,7 @@ func TestReadMember(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "ep")
 	mustTree(t, root, goldenNodes)
 	b, _ := mustPack(t, root, "ep", Options{})
-	meta := goldenNodes[8].data
+	meta := nodeData(t, goldenNodes, "meta.json")
 
 	tests := []struct {
 		name    string
@@ -23,7 +23,7 @@ func TestReadMember(t *testing.T) {
 		wantErr error
 	}{
 		{"meta.json", b, "meta.json", 1 << 20, meta, nil},
-		{"nested", b, "a/b.bin", 1 << 20, goldenNodes[1].data, nil},
+		{"nested", b, "a/b.bin", 1 << 20, nodeData(t, goldenNodes, "a/b.bin"), nil},
 		{"exact limit", b, "meta.json", int64(len(meta)), meta, nil},
 		{"over limit", b, "meta.json", int64(len(meta)) - 1, "", ErrTooLarge},
 		{"missing", b, "nope.json", 1 << 20, "", fs.ErrNotExist},
