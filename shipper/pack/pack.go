@@ -81,8 +81,8 @@ type Result struct {
 // devices are skipped with a warning. It fails with ErrVanished when root is
 // missing or is moved away before the pack completes, and with ErrChanged
 // when a file changes while it is read. On error, w holds an incomplete
-// stream that the caller must discard. w is only written from one goroutine
-// at a time, but not from the caller's.
+// stream that the caller must discard. w is written from a goroutine of its
+// own, never concurrently, and not after Write returns.
 func Write(ctx context.Context, w io.Writer, root, id string, opts Options) (Result, error) {
 	if !wire.ValidID(id) {
 		return Result{}, fmt.Errorf("pack %q: invalid episode id", id)

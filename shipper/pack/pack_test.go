@@ -246,18 +246,29 @@ func TestWriteHeaders(t *testing.T) {
 }
 
 func TestWriteSkipsSpecialFiles(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "ep")
-	mustTree(t, root, []node{{path: "keep", data: "x"}})
-	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		make func(path string) error
+	}{
+		{"fifo", func(p string) error { return syscall.Mkfifo(p, 0o644) }},
+		{"socket", func(p string) error { return syscall.Mknod(p, syscall.S_IFSOCK|0o644, 0) }},
 	}
-	var logs bytes.Buffer
-	b, _ := mustPack(t, root, "ep", Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if got, want := names(mustUnpack(t, b)), []string{"ep/", "ep/fifo"}; slices.Contains(got, want[1]) {
-		t.Errorf("entries %q include the FIFO", got)
-	}
-	if !strings.Contains(logs.String(), "path=ep/fifo") || !strings.Contains(logs.String(), "level=WARN") {
-		t.Errorf("no warning about the FIFO in %q", logs.String())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "ep")
+			mustTree(t, root, []node{{path: "keep", data: "x"}})
+			if err := tt.make(filepath.Join(root, "special")); err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			b, _ := mustPack(t, root, "ep", Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if got, want := names(mustUnpack(t, b)), []string{"ep/", "ep/keep"}; !slices.Equal(got, want) {
+				t.Errorf("entries %q, want %q", got, want)
+			}
+			if log := logs.String(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "path=ep/special") {
+				t.Errorf("no warning naming the skipped file in %q", log)
+			}
+		})
 	}
 }
 
