@@ -187,24 +187,38 @@ func TestWatchdogAnswerAllowance(t *testing.T) {
 	}
 }
 
+// testCommit stamps test episodes.
+const testCommit = "0123456789abcdef0123456789abcdef01234567"
+
+// past is the mtime of every file of a test episode: long settled, and the
+// same on every call so re-creating an episode reproduces its tarball.
+var past = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
 func mustEpisode(tb testing.TB, episodes, id string) {
+	tb.Helper()
+	mustEpisodeMeta(tb, episodes, id, `{"code_version":{"commit":"`+testCommit+`"}}`)
+}
+
+// mustEpisodeMeta writes episodes/<id> with meta.json (none when meta is "")
+// and one data file.
+func mustEpisodeMeta(tb testing.TB, episodes, id, meta string) {
 	tb.Helper()
 	dir := filepath.Join(episodes, id)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	old := time.Now().Add(-time.Hour)
-	for name, body := range map[string]string{
-		"meta.json": `{"code_version":{"commit":"0123456789abcdef0123456789abcdef01234567"}}`,
-		"data.bin":  "payload of " + id,
-	} {
+	files := map[string]string{"data.bin": "payload of " + id}
+	if meta != "" {
+		files["meta.json"] = meta
+	}
+	for name, body := range files {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 			tb.Fatal(err)
 		}
-		os.Chtimes(p, old, old)
+		os.Chtimes(p, past, past)
 	}
-	os.Chtimes(dir, old, old)
+	os.Chtimes(dir, past, past)
 }
 
 func exists(p string) bool {
