@@ -78,6 +78,7 @@ owner_args() {
 # and owner every run, so a loosened mode is tightened again.
 ensure_dir() {
   local mode=$1 owner=$2 dir=$DESTDIR$3
+  local -a own
   mapfile -t own < <(owner_args "$owner")
   install -d -m "$mode" "${own[@]}" "$dir"
 }
@@ -87,6 +88,7 @@ ensure_dir() {
 # location). Modes and owners are set either way.
 put() {
   local mode=$1 owner=$2 src=$3 dst=$DESTDIR$4
+  local -a own
   mapfile -t own < <(owner_args "$owner")
   if [ -e "$dst" ] && { [ "$src" -ef "$dst" ] || cmp -s "$src" "$dst"; }; then
     chmod "$mode" "$dst"
@@ -101,6 +103,7 @@ put() {
 # exist: configs and tokens belong to the operator once written.
 put_new() {
   local mode=$1 owner=$2 src=$3 dst=$DESTDIR$4
+  local -a own
   if [ -e "$dst" ]; then return; fi
   mapfile -t own < <(owner_args "$owner")
   install -m "$mode" "${own[@]}" "$src" "$dst"
@@ -119,11 +122,14 @@ install_release() {
   done < <(release_files)
 }
 
+# manifest_files SUMS: the paths a SHA256SUMS file lists.
+manifest_files() { awk '{ sub(/^[0-9a-f]+ [ *]/, ""); print }' "$1"; }
+
 # release_files: the release's files relative to RELEASE, from SHA256SUMS
 # (plus SHA256SUMS itself), or every file when there is no manifest.
 release_files() {
   if [ -f "$RELEASE/SHA256SUMS" ]; then
-    awk '{ sub(/^[0-9a-f]+ [ *]/, ""); print }' "$RELEASE/SHA256SUMS"
+    manifest_files "$RELEASE/SHA256SUMS"
     echo SHA256SUMS
   else
     (cd "$RELEASE" && find bin etc scripts -type f | LC_ALL=C sort)
@@ -135,7 +141,7 @@ release_files() {
 remove_release() {
   local home=$DESTDIR$HOME_DIR f
   [ -f "$home/SHA256SUMS" ] || return 0
-  while IFS= read -r f; do rm -f "$home/$f"; done < <(awk '{ sub(/^[0-9a-f]+ [ *]/, ""); print }' "$home/SHA256SUMS")
+  while IFS= read -r f; do rm -f "$home/$f"; done < <(manifest_files "$home/SHA256SUMS")
   rm -f "$home/SHA256SUMS"
   for f in bin etc scripts; do rmdir "$home/$f" 2>/dev/null || true; done
   say "removed the release from $HOME_DIR"
@@ -159,6 +165,7 @@ install_bins() {
 # service user) unless a token is already there.
 new_token() {
   local dst=$DESTDIR$1 tmp
+  local -a own
   if [ -e "$dst" ]; then return; fi
   tmp=$(mktemp)
   od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > "$tmp"
