@@ -95,22 +95,18 @@ check_security() {
   done
 }
 
-# make_pki DIR: a fleet CA, a server certificate for receiver.lab.example and
-# localhost, and client certificates whose CN is the host id (lab1, lab2).
+# make_pki DIR: a CA and a server certificate it signed, enough for Caddy to
+# load the example's tls directive.
 make_pki() {
-  local d=$1 n
+  local d=$1
   mkdir -p "$d"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -subj /CN=cis490-test-ca -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
-  printf 'subjectAltName=DNS:receiver.lab.example,DNS:localhost\nextendedKeyUsage=serverAuth\n' > "$d/server.ext"
-  printf 'extendedKeyUsage=clientAuth\n' > "$d/client.ext"
-  for n in server:receiver.lab.example lab1:lab1 lab2:lab2; do
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=${n#*:}" \
-      -keyout "$d/${n%%:*}.key" -out "$d/${n%%:*}.csr" 2>/dev/null
-    openssl x509 -req -in "$d/${n%%:*}.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
-      -days 30 -extfile "$d/$([ "${n%%:*}" = server ] && echo server || echo client).ext" \
-      -out "$d/${n%%:*}.crt" 2>/dev/null
-  done
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=receiver.lab.example \
+    -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:receiver.lab.example\nextendedKeyUsage=serverAuth\n' > "$d/server.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 30 -extfile "$d/server.ext" -out "$d/server.crt" 2>/dev/null
 }
 
 check_caddy() {
