@@ -233,3 +233,31 @@ func (w tlogWriter) Write(p []byte) (int, error) {
 	w.tb.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+func TestDaemonStopMidUploadLeavesOnlyOutboxFiles(t *testing.T) {
+	dirs := queue.Layout(t.TempDir())
+	if err := dirs.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	mustEpisode(t, dirs.Episodes, "ep-1")
+	up := &stepUploader{entered: make(chan struct{}), release: make(chan struct{})}
+	q := &queue.Queue{Dirs: dirs, Cfg: config.DefaultLabHost("lab1").Shipper, Up: up, Log: slog.New(slog.DiscardHandler)}
+	d := newDaemon(q, nil, slog.New(slog.DiscardHandler), time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.run(ctx); close(done) }()
+	<-up.entered
+	cancel() // SIGTERM while the upload is in flight
+	<-done
+	if !exists(filepath.Join(dirs.Episodes, "ep-1")) {
+		t.Error("episode left episodes/ without an answer")
+	}
+	for _, dir := range []string{dirs.Shipped, dirs.Quarantine} {
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s not empty", dir)
+		}
+	}
+	if ents, _ := os.ReadDir(dirs.Outbox); len(ents) != 1 || ents[0].Name() != "ep-1.tar.zst" {
+		t.Errorf("outbox = %v, want only the tarball", ents)
+	}
+}
