@@ -16,8 +16,9 @@ import (
 // (SPEC §3 outbox/*.partial).
 const PartialSuffix = ".partial"
 
-// ToOutbox packs episodesDir/<id> into outboxDir/<id>.tar.zst. It writes
-// <id>.tar.zst.partial, fsyncs it, renames it into place and fsyncs the
+// ToOutbox packs episodesDir/<id> into outboxDir/<id>.tar.zst (mode 0640:
+// episodes may hold data not meant for every local user). It writes
+// <id>.tar.zst.partial (replacing a stale one), fsyncs it, renames it into place and fsyncs the
 // outbox, so the final name only ever holds a complete tarball. On error the
 // partial is removed; when the episode vanishes (ErrVanished) no tarball is
 // left either, keeping outbox/<id>.tar.zst ⇒ episodes/<id>/ (SPEC §3).
@@ -29,7 +30,12 @@ func ToOutbox(ctx context.Context, episodesDir, outboxDir, id string, opts Optio
 	path = filepath.Join(outboxDir, id+wire.EpisodeSuffix)
 	partial := path + PartialSuffix
 
-	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	// A partial left by a crash is replaced, not reused, so that it cannot
+	// pass on its mode.
+	if err := os.Remove(partial); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", Result{}, fmt.Errorf("pack %s: %w", id, err)
+	}
+	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return "", Result{}, fmt.Errorf("pack %s: %w", id, err)
 	}

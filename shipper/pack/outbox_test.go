@@ -125,6 +125,9 @@ func TestToOutbox(t *testing.T) {
 			if string(got) != string(want) {
 				t.Errorf("outbox file differs from Write's output")
 			}
+			if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&0o007 != 0 {
+				t.Errorf("outbox file mode %v, %v: want no access for others", fi.Mode(), err)
+			}
 			if got := mustList(t, outbox); len(got) != 1 || got[0] != "ep.tar.zst" {
 				t.Errorf("outbox = %q, want only ep.tar.zst", got)
 			}
