@@ -84,12 +84,19 @@ type realReceiver struct {
 // comes from the STATUS that follows READY=1.
 func startRealReceiver(t *testing.T, token, repo string) *realReceiver {
 	t.Helper()
+	return startRealReceiverWith(t, token, repo, "http", "")
+}
+
+// startRealReceiverWith is startRealReceiver with extra receiver.toml text
+// (a [tls] table) and the URL scheme to use.
+func startRealReceiverWith(t *testing.T, token, repo, scheme, extra string) *realReceiver {
+	t.Helper()
 	bin := mustReceiverBinary(t)
 	dir := t.TempDir()
 	tokFile := filepath.Join(dir, "token")
 	os.WriteFile(tokFile, []byte(token+"\n"), 0o600)
 	cfg := filepath.Join(dir, "receiver.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("[auth]\ntoken_file = %q\n[version_gate]\nrepo_path = %q\nwindow = 2\n", tokFile, repo)), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[auth]\ntoken_file = %q\n[version_gate]\nrepo_path = %q\nwindow = 2\n%s", tokFile, repo, extra)), 0o644)
 	data := filepath.Join(dir, "data")
 	sock := mustNotifySocket(t, false)
 	cmd := exec.Command(bin, "serve", "--config", cfg, "--data-dir", data, "--listen", "127.0.0.1:0")
@@ -139,7 +146,7 @@ func startRealReceiver(t *testing.T, token, repo string) *realReceiver {
 	case <-stderrDone:
 		t.Fatalf("receiver exited before loading the gate:\n%s", stderr.String())
 	}
-	return &realReceiver{url: "http://" + addr, dataDir: data}
+	return &realReceiver{url: scheme + "://" + addr, dataDir: data}
 }
 
 // syncLines collects lines from a reader goroutine.

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writePKI writes a CA, a server certificate for 127.0.0.1 and a client
+// certificate with CN host into dir: ca.pem, server.pem, server.key,
+// client.pem, client.key.
+func writePKI(t *testing.T, dir, host string) {
+	t.Helper()
+	now := time.Now()
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	write := func(name, typ string, der []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	caKey := key()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	write("ca.pem", "CERTIFICATE", caDER)
+	leaf := func(name string, serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) {
+		k := key()
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kd, _ := x509.MarshalECPrivateKey(k)
+		write(name+".pem", "CERTIFICATE", der)
+		write(name+".key", "EC PRIVATE KEY", kd)
+	}
+	leaf("server", 2, "receiver", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
+	leaf("client", 3, host, x509.ExtKeyUsageClientAuth, nil)
+}
+
+// TestDaemonCertificatesArriveAfterStart is first-boot bring-up against the
+// real receiver serving mTLS: the daemon starts before its certificate
+// files exist, keeps the episode, and ships it once the files appear,
+// without a restart.
+func TestDaemonCertificatesArriveAfterStart(t *testing.T) {
+	repo, commits := gitRepo(t, 1)
+	pki := t.TempDir()
+	writePKI(t, pki, "lab1")
+	recv := startRealReceiverWith(t, "tok", repo, "https", fmt.Sprintf("[tls]\ncert_file = %q\nkey_file = %q\nclient_ca_file = %q\n",
+		filepath.Join(pki, "server.pem"), filepath.Join(pki, "server.key"), filepath.Join(pki, "ca.pem")))
+
+	dataDir := t.TempDir()
+	mustEpisodeMeta(t, filepath.Join(dataDir, "episodes"), "ep-1", `{"code_version":{"commit":"`+commits[0]+`"}}`)
+	certs := t.TempDir() // empty until "the Pi issues the leaf"
+	cfg := mustConfig(t, dataDir, recv.url, "scan_interval_s = 1", "backoff_min_s = 1", "backoff_max_s = 1")
+	appendConfig(t, cfg, "[receiver]", `token = "tok"`,
+		fmt.Sprintf("ca_bundle = %q", filepath.Join(certs, "ca.pem")),
+		fmt.Sprintf("client_cert = %q", filepath.Join(certs, "client.pem")),
+		fmt.Sprintf("client_key = %q", filepath.Join(certs, "client.key")))
+
+	sock := mustNotifySocket(t, false)
+	t.Setenv("NOTIFY_SOCKET", sock.name)
+	var logs syncLines
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	codec := make(chan int)
+	go func() {
+		codec <- run(ctx, []string{"--config", cfg}, strings.NewReader(""), io.Discard, lineWriter{&logs})
+	}()
+	if got := sock.next(t); got != "READY=1" {
+		t.Fatalf("got %q", got)
+	}
+	if got := sock.next(t); !strings.Contains(got, "pending 1, shipped 0") || !strings.Contains(got, "credentials not ready") {
+		t.Fatalf("first STATUS %q, want the episode kept for missing credentials", got)
+	}
+	for _, name := range []string{"ca.pem", "client.pem", "client.key"} {
+		b, err := os.ReadFile(filepath.Join(pki, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp := filepath.Join(certs, "."+name)
+		os.WriteFile(tmp, b, 0o600)
+		os.Rename(tmp, filepath.Join(certs, name))
+	}
+	for {
+		got := sock.next(t)
+		if strings.HasPrefix(got, "STATUS=pending 0, shipped 1") {
+			break
+		}
+	}
+	cancel()
+	if got := sock.next(t); got != "STOPPING=1" {
+		t.Fatalf("got %q", got)
+	}
+	if code := <-codec; code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(recv.dataDir, "store", "ep-1.tar.zst")); err != nil {
+		t.Errorf("receiver did not store ep-1: %v", err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `error=credentials-not-ready`) || !strings.Contains(out, `msg=shipped id=ep-1 status=201`) {
+		t.Errorf("logs:\n%s", out)
+	}
+}
+
+// lineWriter feeds log output into syncLines.
+type lineWriter struct{ l *syncLines }
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		w.l.add(line)
+	}
+	return len(p), nil
+}
