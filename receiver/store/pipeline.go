@@ -8,20 +8,35 @@ import (
 	"sync"
 )
 
-// Chunk size and count of the ingest pipeline: enough in flight to keep the
-// hasher and the writer both busy, small enough that many concurrent uploads
-// stay within a few MiB.
+// Tuning of the ingest pipeline.
+//
+// A chunk is one read from the body, one write and one hash step; chunks of
+// them circulate per upload, so eight concurrent uploads hold 8 × 768 KiB.
+// Every writebackEvery bytes the written range is handed to the kernel for
+// writeback (see startWriteback), so the disk works while the rest of the
+// body arrives and the final fsync only waits for the tail.
 const (
-	chunkSize = 256 << 10
-	chunks    = 3
+	chunkSize      = 256 << 10
+	chunks         = 3
+	writebackEvery = 8 << 20
 )
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
-// copyHashed copies r to w and returns the sha256 of what it copied. Hashing
-// runs in its own goroutine, overlapped with reading and writing, so a large
-// body costs about max(hash, write) rather than their sum.
-func copyHashed(w io.Writer, r io.Reader, progress func(int64)) (sum string, n int64, err error) {
+// copyHashed copies r to w and returns the sha256 of what it copied. size is
+// the expected length (-1 if unknown): a body that fits one chunk is copied
+// and hashed in place; a larger one is hashed in its own goroutine,
+// overlapped with reading and writing, so it costs about max(hash, write)
+// rather than their sum. When w is an *os.File, written ranges are pushed to
+// disk early (see startWriteback).
+func copyHashed(w io.Writer, r io.Reader, size int64, progress func(int64)) (sum string, n int64, err error) {
+	if size >= 0 && size <= chunkSize {
+		return copyHashedSmall(w, r, size, progress)
+	}
+	var wb *writeback
+	if f, ok := w.(*os.File); ok {
+		wb = newWriteback(f)
+	}
 	free := make(chan *[]byte, chunks)
 	full := make(chan []byte, chunks)
 	for i := 0; i < chunks; i++ {
@@ -49,6 +64,9 @@ func copyHashed(w io.Writer, r io.Reader, progress func(int64)) (sum string, n i
 			}
 			n += int64(m)
 			full <- buf[:m]
+			if wb != nil {
+				wb.written(n)
+			}
 			if progress != nil {
 				progress(n)
 			}
@@ -74,6 +92,55 @@ func copyHashed(w io.Writer, r io.Reader, progress func(int64)) (sum string, n i
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
+// copyHashedSmall is copyHashed for a body of at most one chunk: one read,
+// one write, one hash, no goroutine.
+func copyHashedSmall(w io.Writer, r io.Reader, size int64, progress func(int64)) (string, int64, error) {
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := (*bp)[:size]
+	m, rerr := io.ReadFull(r, buf)
+	if m > 0 {
+		if _, err := w.Write(buf[:m]); err != nil {
+			return "", 0, err
+		}
+		if progress != nil {
+			progress(int64(m))
+		}
+	}
+	if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+		return "", int64(m), rerr
+	}
+	s := sha256.Sum256(buf[:m])
+	return hex.EncodeToString(s[:]), int64(m), nil
+}
+
+// writeback starts the writeback of a file's written ranges while it is
+// being written, and waits for a range two windows back, so at most two
+// windows per upload are dirty or in flight when the final fsync comes.
+type writeback struct {
+	f       *os.File
+	started int64 // bytes handed to writeback so far
+	waited  int64 // bytes known to be on the disk (not yet durable: no flush)
+}
+
+func newWriteback(f *os.File) *writeback { return &writeback{f: f} }
+
+// written reports that the file now holds n bytes.
+func (wb *writeback) written(n int64) {
+	if n-wb.started < writebackEvery {
+		return
+	}
+	if wb.started-wb.waited >= writebackEvery {
+		// Wait for the previous window before starting a new one: a body
+		// arriving faster than the disk writes is slowed to disk speed here
+		// instead of piling up dirty pages.
+		waitWriteback(wb.f, wb.waited, wb.started-wb.waited)
+		wb.waited = wb.started
+	}
+	startWriteback(wb.f, wb.started, n-wb.started)
+	wb.started = n
+}
+
 // hashFile returns the sha256 and length of the named file.
 func hashFile(path string) (string, int64, error) {
 	f, err := os.Open(path)
@@ -81,5 +148,5 @@ func hashFile(path string) (string, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
-	return copyHashed(io.Discard, f, nil)
+	return copyHashed(io.Discard, f, -1, nil)
 }
