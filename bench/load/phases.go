@@ -52,7 +52,7 @@ func uploadPhase(ctx context.Context, addr, prefix string, hosts int, b bodies) 
 		go func() {
 			defer wg.Done()
 			host := fmt.Sprintf("%s%03d", prefix, h)
-			client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}}
+			client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true, ExpectContinueTimeout: 5 * time.Second}}
 			defer client.CloseIdleConnections()
 			rng := rand.New(rand.NewPCG(uint64(h), 7))
 			var mine []time.Duration
@@ -127,6 +127,8 @@ func put(ctx context.Context, client *http.Client, addr, host, id string, body [
 	req.Header.Set("X-Content-SHA256", sum)
 	req.Header.Set("X-Cis490-Code-Commit", benchCommit)
 	req.Header.Set("X-Cis490-Schema-Version", "3")
+	// As the shipper does: a refused upload (503 busy) never sends its body.
+	req.Header.Set("Expect", "100-continue")
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", err
