@@ -6,7 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,5 +113,38 @@ func TestMovingUploadOutlivesTimeout(t *testing.T) {
 	}
 	if resp.StatusCode != 201 || got != 1000 {
 		t.Errorf("status %d, server got %d bytes", resp.StatusCode, got)
+	}
+}
+
+func TestReceiverThatStopsReadingIsAbandoned(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Take one byte, then read no more: the socket buffers fill and
+		// the client's writes stop moving.
+		r.Body.Read(make([]byte, 1))
+		<-release
+	}))
+	defer srv.Close()
+	// The server notices a client hang-up only once the body is consumed,
+	// so the handler is released by hand.
+	defer close(release)
+	path := filepath.Join(t.TempDir(), "big.tar.zst")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 256 << 20 // sparse: far more than the socket buffers hold
+	f.Truncate(size)
+	f.Close()
+	c := mustClient(t, config.ReceiverClient{URL: srv.URL})
+	c.timeout = 200 * time.Millisecond
+	var sent atomic.Int64
+	c.OnSent = func(n int64) { sent.Store(n) }
+	_, err = c.Upload(context.Background(), "ep-1", path, strings.Repeat("0", 64), size, "", "")
+	if !errors.Is(err, ErrStalled) {
+		t.Fatalf("err = %v, want ErrStalled", err)
+	}
+	if n := sent.Load(); n == 0 || n >= size {
+		t.Errorf("sent %d of %d bytes before the stall", n, size)
 	}
 }
