@@ -49,6 +49,11 @@ type Queue struct {
 	failures    int
 	lastCleanup time.Time
 	packed      map[string]packedTarball
+	// stuck holds episodes whose move out of episodes/ failed (for example
+	// a directory without write permission, which rename(2) needs to
+	// update ".."). They are skipped until the process restarts, so a
+	// refused episode is not re-sent every pass.
+	stuck map[string]bool
 }
 
 // packedTarball remembers a tarball this process packed, so a transient
@@ -115,10 +120,14 @@ func (q *Queue) Pass(ctx context.Context) (Result, error) {
 	}
 	cutoff := q.now().Add(-time.Duration(q.Cfg.SettleS) * time.Second)
 	for _, name := range l.halfQ {
+		if q.stuck[name] {
+			continue
+		}
 		dest, err := finishQuarantine(q.Dirs, name)
 		if err != nil {
 			if !errors.Is(err, ErrVanished) {
 				q.log().Error("finishing interrupted quarantine failed", "id", name, "error", err)
+				q.markStuck(name)
 			}
 			continue
 		}
@@ -135,6 +144,9 @@ func (q *Queue) Pass(ctx context.Context) (Result, error) {
 	for _, c := range l.ready {
 		if err := ctx.Err(); err != nil {
 			return res, err
+		}
+		if q.stuck[c.id] {
+			continue
 		}
 		ok, err := settled(filepath.Join(q.Dirs.Episodes, c.id), cutoff)
 		if errors.Is(err, ErrVanished) {
@@ -173,7 +185,6 @@ func (q *Queue) quarantineLocal(name, reason, detail string, res *Result) {
 	}
 	q.log().Error("episode quarantined", "id", name, "error", reason, "detail", detail, "quarantined_as", dest)
 	res.Quarantined++
-	res.Pending--
 }
 
 // ship packs, uploads and retires one episode. stop asks the pass to end
@@ -277,6 +288,9 @@ func (q *Queue) reject(id string, err error, res *Result) {
 		// The episode stays (or already left); the next pass meets the
 		// same answer and tries again.
 		q.log().Error(wire.LogShipRejected, append(args, "quarantine_error", qerr.Error())...)
+		if !errors.Is(qerr, ErrVanished) {
+			q.markStuck(id)
+		}
 		return
 	}
 	q.log().Error(wire.LogShipRejected, append(args, "quarantined_as", dest)...)
@@ -305,12 +319,22 @@ func (q *Queue) retire(id string, res *Result) {
 			return
 		}
 		q.log().Error("retiring to shipped failed", "id", id, "error", err)
+		q.markStuck(id)
 		return
 	}
 	if dest != id {
 		q.log().Warn("shipped name taken; retired under another", "id", id, "shipped_as", dest)
 	}
 	res.Pending--
+}
+
+// markStuck skips id for the rest of this process.
+func (q *Queue) markStuck(id string) {
+	if q.stuck == nil {
+		q.stuck = map[string]bool{}
+	}
+	q.stuck[id] = true
+	q.log().Error("episode cannot leave episodes/; skipped until the shipper restarts", "id", id)
 }
 
 // packOnce returns a tarball for id: the one this process packed earlier if

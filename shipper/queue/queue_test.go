@@ -459,3 +459,27 @@ func FuzzParseMeta(f *testing.F) {
 		}
 	})
 }
+
+func TestFailedMoveIsNotRetriedEveryPass(t *testing.T) {
+	f := newFakeReceiver(t)
+	q, logs := mustQueue(t, f)
+	mustEpisode(t, q.Dirs, "ep-1", stamped, past)
+	// quarantine/ is unusable: the move out of episodes/ fails.
+	os.Remove(q.Dirs.Quarantine)
+	os.WriteFile(q.Dirs.Quarantine, []byte("not a directory"), 0o644)
+	f.queue(answer{status: 412, body: `{"error":"commit-not-in-window","detail":"old"}`})
+	for i := 0; i < 3; i++ {
+		if _, err := q.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.putOrder(); got != "ep-1" {
+		t.Errorf("PUTs = %q, want one: a refused episode must not be re-sent every pass", got)
+	}
+	if !strings.Contains(logs.String(), "quarantine_error=") || !strings.Contains(logs.String(), "skipped until the shipper restarts") {
+		t.Errorf("log:\n%s", logs)
+	}
+	if !exists(filepath.Join(q.Dirs.Episodes, "ep-1")) {
+		t.Error("episode lost")
+	}
+}
