@@ -135,6 +135,9 @@ func (q *Queue) Pass(ctx context.Context) (Result, error) {
 		res.Quarantined++
 	}
 	for _, name := range l.badIDs {
+		if q.stuck[name] {
+			continue
+		}
 		if ok, err := settled(filepath.Join(q.Dirs.Episodes, name), cutoff); !ok || err != nil {
 			continue
 		}
@@ -180,6 +183,7 @@ func (q *Queue) quarantineLocal(name, reason, detail string, res *Result) {
 	if err != nil {
 		if !errors.Is(err, ErrVanished) {
 			q.log().Error("quarantine failed", "id", name, "error", err)
+			q.markStuck(name)
 		}
 		return
 	}
