@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -381,5 +382,56 @@ func TestWriteOutputError(t *testing.T) {
 				t.Errorf("err = %v, want %v", err, errDiskFull)
 			}
 		})
+	}
+}
+
+// TestTarStreamMatchesArchiveTar checks that writing headers with throwaway
+// tar.Writers and contents directly yields exactly the stream one tar.Writer
+// would: same blocks, padding and end-of-archive marker.
+func TestTarStreamMatchesArchiveTar(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "ep")
+	mustTree(t, root, goldenNodes)
+	b, _ := mustPack(t, root, "ep", Options{})
+	dec, err := zstd.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	got, err := io.ReadAll(dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var want bytes.Buffer
+	tw := tar.NewWriter(&want)
+	for _, e := range mustUnpack(t, b) {
+		p := filepath.Join(root, strings.TrimPrefix(strings.TrimSuffix(e.hdr.Name, "/"), "ep"))
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := header(e.hdr.Typeflag, e.hdr.Name, fi)
+		var data []byte
+		switch e.hdr.Typeflag {
+		case tar.TypeSymlink:
+			h.Linkname, err = os.Readlink(p)
+		case tar.TypeReg:
+			data, err = os.ReadFile(p)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("tar stream (%d bytes) differs from archive/tar's (%d bytes)", len(got), want.Len())
 	}
 }
