@@ -30,7 +30,11 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if receiverBin != "" {
+		os.RemoveAll(filepath.Dir(receiverBin))
+	}
+	os.Exit(code)
 }
 
 // fakeReceiver stores by id and sha like the real one (SPEC §4.2-4.3):
