@@ -13,7 +13,7 @@ import (
 )
 
 // runDaemon runs the shipper until ctx ends (SIGTERM): one pass every
-// scan_interval_s, or after the backoff a transient failure asked for.
+// scan_interval_s; during a backoff the passes scan but do not upload.
 func (c *cli) runDaemon(ctx context.Context, getenv func(string) string) int {
 	q, client, unlock, code, ok := c.openQueue()
 	if !ok {
@@ -132,12 +132,13 @@ func (d *daemon) run(ctx context.Context) {
 			d.lastError = res.LastError
 		}
 		d.send(sdnotify.Status(d.status(res)))
-		wait := max(d.scanEvery, res.RetryIn)
+		// Backoff is the queue's business: a pass during it only scans, so
+		// new episodes are still noticed within scan_interval_s.
 		d.idle.Store(true)
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.after(wait):
+		case <-d.after(d.scanEvery):
 		}
 	}
 }

@@ -47,6 +47,7 @@ type Queue struct {
 	Rand func() float64
 
 	failures    int
+	retryAt     time.Time // no upload before this instant (backoff)
 	lastCleanup time.Time
 	packed      map[string]packedTarball
 	// stuck holds episodes whose move out of episodes/ failed (for example
@@ -144,6 +145,12 @@ func (q *Queue) Pass(ctx context.Context) (Result, error) {
 		q.quarantineLocal(name, ReasonBadID, fmt.Sprintf("directory name %q is not a valid episode id", name), &res)
 	}
 	res.Pending = l.pending
+	if now := q.now(); now.Before(q.retryAt) {
+		// Backing off: the pass still sweeps, repairs and counts, so new
+		// episodes and bad ids are noticed every scan, but nothing is sent.
+		res.RetryIn = q.retryAt.Sub(now).Round(time.Second)
+		return res, nil
+	}
 	for _, c := range l.ready {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -254,12 +261,14 @@ func (q *Queue) ship(ctx context.Context, id string, res *Result) (stop bool, er
 		res.Transient++
 		wait := q.backoff(err)
 		res.RetryIn = wait
+		q.retryAt = q.now().Add(wait)
 		q.log().Error(wire.LogShipAuth, "id", id, "status", status, "error", code, "detail", detail(err), "retry_in", wait)
 		return true, nil
 	}
 	res.Transient++
 	wait := q.backoff(err)
 	res.RetryIn = wait
+	q.retryAt = q.now().Add(wait)
 	q.log().Warn(wire.LogShipFailed, "id", id, "status", status, "error", code, "detail", detail(err), "retry_in", wait)
 	return true, nil
 }

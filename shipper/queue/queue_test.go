@@ -102,6 +102,8 @@ func TestAnswerTable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeReceiver(t)
 			q, logs := mustQueue(t, f)
+			now := time.Now()
+			q.Now = func() time.Time { return now }
 			mustEpisode(t, q.Dirs, "ep-1", stamped, past)
 			f.queue(tt.answers...)
 			res, err := q.Pass(context.Background())
@@ -143,6 +145,12 @@ func TestAnswerTable(t *testing.T) {
 				}
 			}
 			if tt.wantShipsAfter {
+				// Within the backoff a pass sends nothing.
+				now = now.Add(tt.wantRetryIn - time.Second)
+				if res, err := q.Pass(context.Background()); err != nil || res.RetryIn != time.Second || f.putOrder() != "ep-1" {
+					t.Errorf("pass during backoff: %+v, %v, PUTs %q", res, err, f.putOrder())
+				}
+				now = now.Add(time.Second)
 				res, err := q.Pass(context.Background())
 				if err != nil || res.Shipped != 1 || !exists(filepath.Join(q.Dirs.Shipped, "ep-1")) {
 					t.Errorf("retry pass: %+v, %v", res, err)
