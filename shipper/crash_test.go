@@ -76,24 +76,26 @@ func TestCrashRecovery(t *testing.T) {
 		plan     killPlan
 		killed   = make(chan struct{}, 1)
 	)
-	kill := func() {
+	// kill SIGKILLs c and reports it, unless the test has already moved on
+	// to another child.
+	kill := func(c *child) {
+		c.cmd.Process.Kill()
 		mu.Lock()
-		c := cur
+		current := cur == c
 		mu.Unlock()
-		if c != nil {
-			c.cmd.Process.Kill()
-		}
-		select {
-		case killed <- struct{}{}:
-		default:
+		if current {
+			select {
+			case killed <- struct{}{}:
+			default:
+			}
 		}
 	}
 	f.mu.Lock()
 	f.onRequest = func(r *http.Request) bool {
 		mu.Lock()
 		requests++
-		hit := requests == plan.at
-		p := plan
+		hit := requests == plan.at && cur != nil
+		p, c := plan, cur
 		mu.Unlock()
 		if !hit {
 			return false
@@ -101,16 +103,16 @@ func TestCrashRecovery(t *testing.T) {
 		switch {
 		case p.afterReply:
 			// Let this answer go out; the kill lands somewhere after it.
-			go kill()
+			go kill(c)
 			return false
 		case p.storeFirst && r.Method == http.MethodPut:
 			// The receiver commits the body, then the shipper dies before
 			// hearing the 2xx: the restart must meet "duplicate".
 			f.storeWithoutAnswer(r)
-			kill()
+			kill(c)
 			return true
 		}
-		kill()
+		kill(c)
 		return true
 	}
 	f.mu.Unlock()
@@ -162,9 +164,13 @@ func TestCrashRecovery(t *testing.T) {
 			mu.Lock()
 			cur, plan = nil, killPlan{}
 			mu.Unlock()
-			// Drop notifications of the dead process.
+			// Drop notifications and kill reports of the dead process.
 			for len(datagrams) > 0 {
 				<-datagrams
+			}
+			select {
+			case <-killed:
+			default:
 			}
 			if drained {
 				break
