@@ -74,6 +74,9 @@ type Store struct {
 	index   *jsonl.Appender
 	dirFile *os.File
 	commit  *committer
+	// unnamedTmp says uploads are written to unnamed temp files (see
+	// tempFile).
+	unnamedTmp bool
 
 	locks idLocks
 }
@@ -123,6 +126,7 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 		return nil, rep, fmt.Errorf("open store: %w", err)
 	}
 	s.commit = &committer{dir: s.dirFile, index: s.index}
+	s.unnamedTmp = probeUnnamed(s.tmpDir)
 	rows, err := backfill(s.dir, s.index, false, s.now)
 	if err != nil {
 		s.Close()
@@ -221,19 +225,17 @@ func findRow(path, id string) (index.Row, bool, error) {
 // progress, if not nil, is called after every chunk with the bytes received
 // so far.
 func (s *Store) Ingest(id string, body io.Reader, length int64, wantSHA string, meta Meta, progress func(int64)) (index.Row, error) {
-	f, err := os.CreateTemp(s.tmpDir, id+".*.part")
+	f, err := s.createTemp(id)
 	if err != nil {
 		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
 	}
-	tmp := f.Name()
-	keep := false
+	linked := false
 	defer func() {
-		if !keep {
-			f.Close()
-			os.Remove(tmp)
+		if !linked {
+			f.discard()
 		}
 	}()
-	sum, n, err := copyHashed(f, io.LimitReader(body, length), length, progress)
+	sum, n, err := copyHashed(f.File, io.LimitReader(body, length), length, progress)
 	if err != nil {
 		return index.Row{}, fmt.Errorf("ingest %s: %w: %v", id, ErrAborted, err)
 	}
@@ -246,12 +248,8 @@ func (s *Store) Ingest(id string, body io.Reader, length int64, wantSHA string, 
 	if err := f.Sync(); err != nil {
 		return index.Row{}, fmt.Errorf("ingest %s: fsync: %w", id, err)
 	}
-	if err := f.Close(); err != nil {
-		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
-	}
-	keep = true
-	err = os.Link(tmp, s.Path(id))
-	os.Remove(tmp)
+	linked = true
+	err = f.link(s.Path(id))
 	if errors.Is(err, fs.ErrExist) {
 		return index.Row{}, fmt.Errorf("ingest %s: %w", id, ErrExists)
 	}

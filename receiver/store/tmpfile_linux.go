@@ -1,0 +1,60 @@
+package store
+
+import (
+	"os"
+	"strconv"
+	"syscall"
+	"unsafe"
+)
+
+// oTmpfile is O_TMPFILE: __O_TMPFILE (the same on every architecture) with
+// the architecture's O_DIRECTORY.
+const oTmpfile = 0o20000000 | syscall.O_DIRECTORY
+
+// atSymlinkFollow is linkat(2)'s AT_SYMLINK_FOLLOW.
+const atSymlinkFollow = 0x400
+
+// openUnnamed creates a file in dir that has no name until linkUnnamed
+// gives it one; if the receiver dies first, the file system frees it.
+func openUnnamed(dir string) (*os.File, error) {
+	return os.OpenFile(dir, os.O_RDWR|oTmpfile, 0o600)
+}
+
+// linkUnnamed names an unnamed file dst. Like link(2) it never replaces an
+// existing dst (EEXIST). It links /proc/self/fd/<fd> with
+// AT_SYMLINK_FOLLOW, which needs no privilege, unlike AT_EMPTY_PATH.
+func linkUnnamed(f *os.File, dst string) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lerr error
+	cerr := rc.Control(func(fd uintptr) {
+		lerr = linkat("/proc/self/fd/"+strconv.Itoa(int(fd)), dst)
+	})
+	if cerr != nil {
+		return cerr
+	}
+	if lerr != nil {
+		return &os.LinkError{Op: "link", Old: f.Name(), New: dst, Err: lerr}
+	}
+	return nil
+}
+
+func linkat(oldpath, newpath string) error {
+	o, err := syscall.BytePtrFromString(oldpath)
+	if err != nil {
+		return err
+	}
+	n, err := syscall.BytePtrFromString(newpath)
+	if err != nil {
+		return err
+	}
+	atFDCWD := -0x64
+	_, _, errno := syscall.Syscall6(syscall.SYS_LINKAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(o)),
+		uintptr(atFDCWD), uintptr(unsafe.Pointer(n)), atSymlinkFollow, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
