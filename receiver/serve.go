@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"cis490/internal/buildinfo"
@@ -78,6 +79,10 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 	for _, r := range rep.Reindexed {
 		log.Warn("re-indexed stored file without a row", "id", r.ID, "sha256", r.SHA256)
 	}
+	// Start-up recovery read the whole index and store/; hand the memory that
+	// scan used back to the system at once, so the idle footprint does not
+	// follow the number of stored episodes.
+	debug.FreeOSMemory()
 
 	attempts, err := api.OpenAttemptsLog(filepath.Join(dataDir, api.AttemptsFile), cfg.Server.AttemptsMaxBytes)
 	if err != nil {
