@@ -40,6 +40,7 @@ func startReceiver(bin string, args []string, addr, logPath string) (*receiverPr
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // no orphan if the suite dies
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	start := time.Now()
@@ -107,6 +108,28 @@ func readMem(pid int) (procMem, error) {
 	return m, sc.Err()
 }
 
+// cpuTicks returns the user and system CPU time a process has used so far,
+// in clock ticks (USER_HZ, 100 per second on linux).
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st
+}
+
 // resetHWM resets VmHWM to the current RSS (clear_refs value 5, Linux ≥ 4.0),
 // so a later VmHWM is the peak of what ran in between.
 func resetHWM(pid int) error {
@@ -156,6 +179,7 @@ func startBaseline(dir, logPath string) (*exec.Cmd, string, error) {
 	}
 	defer logf.Close()
 	cmd := exec.Command(self, "baseline", "--dir", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {

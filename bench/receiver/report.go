@@ -8,7 +8,7 @@ import (
 )
 
 // report prints the throughput table and the targets as markdown.
-func (s *suite) report(shapes []shape, rows int, arm64, only string) {
+func (s *suite) report(shapes []shape, rows int, arm64 string, startup bool) {
 	w := s.stdout
 	fmt.Fprintf(w, "\nMedian of %d runs, 1 GiB per run; MB/s = 10^6 bytes/s.\n\n", s.reps)
 	fmt.Fprintln(w, "| uploads | clients | hash | write | serial | receiver | receiver uploads/s | serial uploads/s |")
@@ -32,6 +32,21 @@ func (s *suite) report(shapes []shape, rows int, arm64, only string) {
 		_, ru := rate(sh, "receiver")
 		_, su := rate(sh, "serial")
 		cells = append(cells, fmt.Sprintf("%.0f", ru), fmt.Sprintf("%.0f", su))
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+
+	fmt.Fprint(w, "\nCPU seconds per GiB (median): server process / client (this program).\n\n")
+	fmt.Fprintln(w, "| uploads | clients | hash | write | serial | receiver |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, sh := range shapes {
+		if s.times[sh.name] == nil {
+			continue
+		}
+		cells := []string{fmt.Sprintf("%d × %s", sh.count, sizeName(sh.size)), fmt.Sprint(sh.clients)}
+		gib := float64(sh.size) * float64(sh.count) / (1 << 30)
+		for _, t := range targets {
+			cells = append(cells, fmt.Sprintf("%.2f / %.2f", median(s.cpu[sh.name][t]).Seconds()/gib, median(s.self[sh.name][t]).Seconds()/gib))
+		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 
@@ -76,7 +91,7 @@ func (s *suite) report(shapes []shape, rows int, arm64, only string) {
 	line("receiver idle RSS 1 s after start (VmRSS)",
 		fmt.Sprintf("%s (anon %s, file %s)", mib(m.idleStart.RSS), mib(m.idleStart.Anon), mib(m.idleStart.File)),
 		"≤ 10 MiB", m.idleStart.RSS <= 10<<10)
-	if only == "" {
+	if startup {
 		e, f := m.startup[0], m.startup[1]
 		line(fmt.Sprintf("start-up to READY=1 with %d rows + files (median, max)", rows),
 			fmt.Sprintf("%v, %v (empty: %v)", f.startup.Round(time.Millisecond), f.maxUp.Round(time.Millisecond), e.startup.Round(time.Millisecond)),

@@ -39,8 +39,11 @@ type suite struct {
 	recvDir string
 	baseDir string
 	base    string // baseline address
+	basePID int
 
 	times map[string]map[string][]time.Duration // shape → target → runs
+	cpu   map[string]map[string][]time.Duration // server CPU time per run
+	self  map[string]map[string][]time.Duration // client CPU time per run
 	mem   memReport
 }
 
@@ -63,13 +66,18 @@ func runSuite(args []string, stdout, stderr io.Writer) int {
 	rows := fs.Int("rows", 100_000, "index rows and store files for the start-up measurement")
 	startReps := fs.Int("startup-reps", 5, "start-ups per data directory")
 	arm64 := fs.String("arm64", "", "stripped linux/arm64 receiver binary whose size to report")
-	only := fs.String("only", "", "run only shapes whose name contains this (quick checks)")
+	only := fs.String("only", "", "run only upload shapes whose name contains this, e.g. 64MiB-8 (quick checks)")
+	startup := fs.Bool("startup", true, "measure start-up time and idle RSS with 0 and --rows rows")
 	if err := fs.Parse(args); err != nil || *bin == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "usage: receiverbench suite --receiver BIN [--out DIR] [--reps N] [--arm64 BIN]")
 		return 2
 	}
 	s := &suite{bin: *bin, out: *out, reps: *reps, stdout: stdout, stderr: stderr,
-		times: map[string]map[string][]time.Duration{}}
+		times: map[string]map[string][]time.Duration{}, cpu: map[string]map[string][]time.Duration{},
+		self: map[string]map[string][]time.Duration{}}
+	if !*startup {
+		*startReps = 0
+	}
 	if err := s.run(*total, *rows, *startReps, *arm64, *only); err != nil {
 		fmt.Fprintln(stderr, "receiverbench:", err)
 		return 1
@@ -120,6 +128,7 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 		baseCmd.Wait()
 	}()
 	s.base = baseAddr
+	s.basePID = baseCmd.Process.Pid
 
 	addr, err := freePort()
 	if err != nil {
@@ -162,18 +171,20 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 	s.clean("write")
 	s.clean("serial")
 
-	if only == "" {
+	if startReps > 0 {
 		if err := s.startups(rows, startReps); err != nil {
 			return err
 		}
 	}
-	s.report(shapes, rows, arm64, only)
+	s.report(shapes, rows, arm64, startReps > 0)
 	return nil
 }
 
 // measure runs one shape reps times against every target.
 func (s *suite) measure(sh shape) error {
 	s.times[sh.name] = map[string][]time.Duration{}
+	s.cpu[sh.name] = map[string][]time.Duration{}
+	s.self[sh.name] = map[string][]time.Duration{}
 	for rep := 0; rep < s.reps; rep++ {
 		for k := range targets {
 			t := targets[(k+rep)%len(targets)]
@@ -193,7 +204,13 @@ func (s *suite) measure(sh shape) error {
 				}
 				smp = sampleRSS(pid, 5*time.Millisecond)
 			}
+			server := s.basePID
+			if t == "receiver" {
+				server = pid
+			}
+			cpu0, self0 := cpuTicks(server), cpuTicks(os.Getpid())
 			d, err := load(addr, ups, sh.clients)
+			cpu1, self1 := cpuTicks(server), cpuTicks(os.Getpid())
 			if watch {
 				s.mem.peakSampled = max(s.mem.peakSampled, smp.Stop())
 				if m, err := readMem(pid); err == nil {
@@ -204,9 +221,11 @@ func (s *suite) measure(sh shape) error {
 				return fmt.Errorf("%s: %w", t, err)
 			}
 			s.times[sh.name][t] = append(s.times[sh.name][t], d)
+			s.cpu[sh.name][t] = append(s.cpu[sh.name][t], time.Duration(cpu1-cpu0)*10*time.Millisecond)
+			s.self[sh.name][t] = append(s.self[sh.name][t], time.Duration(self1-self0)*10*time.Millisecond)
 			bytes := float64(sh.size) * float64(sh.count)
-			s.logf("%-8s rep %d %-8s %8.1f MB/s %8.1f uploads/s", sh.name, rep+1, t,
-				bytes/d.Seconds()/1e6, float64(sh.count)/d.Seconds())
+			s.logf("%-8s rep %d %-8s %8.1f MB/s %8.1f uploads/s  server CPU %5.2fs client CPU %5.2fs", sh.name, rep+1, t,
+				bytes/d.Seconds()/1e6, float64(sh.count)/d.Seconds(), float64(cpu1-cpu0)/100, float64(self1-self0)/100)
 		}
 	}
 	return nil
