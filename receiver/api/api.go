@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -96,20 +97,30 @@ func New(o Options) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The mux unescapes each path segment, so an encoded slash (%2F) ends up
 	// inside the id, where the id rule refuses it; paths with ".." or "//"
-	// never reach a handler.
-	_, pattern := h.mux.Handler(r)
-	if pattern == "" {
+	// never reach a handler: they are not found, not redirected.
+	if !h.routes(r) {
 		h.writeError(w, r, h.notFound(r))
 		return
 	}
 	h.mux.ServeHTTP(w, r)
 }
 
+// muxRedirect is the type of the handler ServeMux picks for a path not in
+// canonical form ("//", "/./", "/../", a missing trailing slash): it would
+// answer with a redirect (an HTML page for GET) instead of a JSON error.
+var muxRedirect = reflect.TypeOf(http.RedirectHandler("/", http.StatusTemporaryRedirect))
+
+// routes reports whether r reaches one of the API's handlers as sent.
+func (h *Handler) routes(r *http.Request) bool {
+	hh, pattern := h.mux.Handler(r)
+	return pattern != "" && reflect.TypeOf(hh) != muxRedirect
+}
+
 func (h *Handler) notFound(r *http.Request) *wire.Error {
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodHead} {
 		r2 := r.Clone(r.Context())
 		r2.Method = m
-		if _, p := h.mux.Handler(r2); p != "" {
+		if h.routes(r2) {
 			return wire.Errorf(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path)
 		}
 	}

@@ -145,3 +145,39 @@ func checkDataDir(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSecurityUncleanPathsAreNotFound: a path the mux would redirect to its
+// canonical form is answered 404 (405 where another method is served) in
+// the JSON error shape instead (a redirect is no answer of this API, and for
+// GET it was an HTML page); nothing is stored.
+func TestSecurityUncleanPathsAreNotFound(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		want         int
+		code         string
+	}{
+		{http.MethodPut, "//v1/episodes/ep1.tar.zst", 404, "not-found"},
+		{http.MethodPut, "/v1/episodes/./ep1.tar.zst", 404, "not-found"},
+		{http.MethodPut, "/v1/host-health/../episodes/ep1.tar.zst", 404, "not-found"},
+		{http.MethodPut, "/v1/episodes", 404, "not-found"},
+		{http.MethodPut, "/v1/host-health", 405, "method-not-allowed"},
+		{http.MethodGet, "//v1/host-health", 404, "not-found"},
+		{http.MethodGet, "/v1/../metrics", 404, "not-found"},
+		{http.MethodPost, "/v1//ping", 404, "not-found"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			e := newEnv(t, nil)
+			r := putReq("ep1", []byte("x"))
+			r.Method = tc.method
+			r.URL = &url.URL{Path: tc.path}
+			w := e.do(r)
+			if w.Code != tc.want {
+				t.Fatalf("status %d, want %d: %q", w.Code, tc.want, w.Body)
+			}
+			if m := decodeErr(t, w); m["error"] != tc.code {
+				t.Errorf("error = %v", m["error"])
+			}
+			e.assertNothingStored()
+		})
+	}
+}
