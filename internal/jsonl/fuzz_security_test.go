@@ -16,7 +16,7 @@ func FuzzScanAgree(f *testing.F) {
 	f.Add([]byte("a\nbb\nccc"), uint32(1))
 	f.Add([]byte("\n"), uint32(70000))
 	f.Add([]byte("0123456789abcde\n"), uint32(4097)) // 16 B lines, 65552 B: one line across the block edge
-	f.Add([]byte("x"), uint32(65537))               // one torn line longer than a block
+	f.Add([]byte("x"), uint32(65537))                // one torn line longer than a block
 	f.Add([]byte("yyyy\n\x00\xff"), uint32(9000))
 	f.Fuzz(func(t *testing.T, b []byte, reps uint32) {
 		n := int(reps)
