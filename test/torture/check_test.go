@@ -27,7 +27,10 @@ type figures struct {
 	// dupAnswers counts uploads the receiver had already stored when the
 	// shipper asked again (HEAD or a 200 duplicate): the crash window
 	// between the receiver's 2xx and the shipper's retirement.
-	dupAnswers                  int
+	dupAnswers int
+	// backfilled counts rows the receiver re-indexed at start-up: a crash
+	// between the store link and the index append.
+	backfilled                  int
 	uploads                     int
 	uploadsByStatus             map[int]int
 	receiverKills, shipperKills int64
@@ -54,6 +57,9 @@ func (h *harness) check() *figures {
 	rows := map[string][]index.Row{}
 	problems, torn, err := index.ReadFile(filepath.Join(rdata, "index.jsonl"), func(r index.Row) {
 		rows[r.ID] = append(rows[r.ID], r)
+		if r.Source == index.SourceBackfill {
+			f.backfilled++
+		}
 	})
 	if err != nil {
 		t.Fatalf("read index: %v", err)
@@ -281,8 +287,8 @@ func (h *harness) report(f *figures) {
 	}
 	t.Logf("plan %s seed %d: %d valid, %d stale, %d unstamped; %d bytes stored; run %s",
 		h.p.name, h.p.seed, f.valid, f.stale, f.unstamped, f.storedBytes, f.elapsed.Round(time.Second))
-	t.Logf("uploads (attempts.jsonl rows) %d by status [%s] (0 = aborted); retired as duplicates %d; proxy connections %d; --once runs %d",
-		f.uploads, strings.Join(statuses, " "), f.dupAnswers, f.proxyConns, f.onceRuns)
+	t.Logf("uploads (attempts.jsonl rows) %d by status [%s] (0 = aborted); retired as duplicates %d; rows re-indexed at start-up %d; proxy connections %d; --once runs %d",
+		f.uploads, strings.Join(statuses, " "), f.dupAnswers, f.backfilled, f.proxyConns, f.onceRuns)
 	t.Logf("faults: %s; disk full (507) for %s; gate upstream down for %s (%d of %d Forgejo requests refused)",
 		strings.Join(kinds, " "), f.diskFull.Round(time.Second), f.gateDown.Round(time.Second), f.gateRefused, f.gateRequests)
 	t.Logf("torture: hosts=%d episodes=%d stored=%d quarantined=%d lost=%d duplicates=%d corrupted=%d receiver_kills=%d shipper_kills=%d faults=%d",
