@@ -36,6 +36,7 @@ type options struct {
 	duration      time.Duration
 	idle          int
 	slow          int
+	slowBody      int
 	advHosts      int
 	advDuration   time.Duration
 	maxConcurrent int
@@ -58,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.duration, "duration", 60*time.Second, "length of the throughput phase")
 	fs.IntVar(&o.idle, "idle", 5000, "idle keep-alive connections in the adversarial phase")
 	fs.IntVar(&o.slow, "slowloris", 50, "slowloris clients in the adversarial phase")
+	fs.IntVar(&o.slowBody, "slow-body", 0, "authenticated clients that trickle an upload body a byte a second in the adversarial phase")
 	fs.IntVar(&o.advHosts, "adv-hosts", 20, "uploading hosts beside them")
 	fs.DurationVar(&o.advDuration, "adv-duration", 30*time.Second, "length of the adversarial phase")
 	fs.IntVar(&o.maxConcurrent, "max-concurrent", 32, "receiver max_concurrent_uploads")
@@ -98,6 +100,7 @@ type report struct {
 		IdleStillOpen  int         `json:"idle_still_open"`
 		SlowConnects   int64       `json:"slowloris_connects"`
 		SlowCutByPeer  int64       `json:"slowloris_cut_by_receiver"`
+		SlowBody       int         `json:"slow_body_clients"`
 		Uploads        phaseResult `json:"uploads"`
 		PeakRSSKiB     int64       `json:"peak_rss_kib"` // VmHWM after the phase
 		ReceiverOpenFD int         `json:"receiver_open_fds"`

@@ -190,6 +190,14 @@ func adversarial(rep *report, o options, rp *receiverProc, b bodies, stderr io.W
 			slowloris(ctx, rp.addr, i, &connects, &cut)
 		}()
 	}
+	for i := range o.slowBody {
+		slowWG.Add(1)
+		go func() {
+			defer slowWG.Done()
+			trickleBody(ctx, rp.addr, i, b)
+		}()
+	}
+	rep.Adversarial.SlowBody = o.slowBody
 	upCtx, upCancel := context.WithTimeout(ctx, o.advDuration)
 	rep.Adversarial.Uploads = uploadPhase(upCtx, rp.addr, "adv", o.advHosts, b)
 	upCancel()
@@ -274,6 +282,49 @@ func slowloris(ctx context.Context, addr string, i int, connects, cut *atomic.In
 	}
 }
 
+// trickleBody is a misbehaving lab host: a valid upload whose body arrives
+// a byte a second, so it never trips the receiver's body idle timeout and
+// holds an upload slot until ctx ends. Refused (busy), it tries again a
+// second later, so such clients end up holding every slot they can get.
+func trickleBody(ctx context.Context, addr string, i int, b bodies) {
+	head := fmt.Sprintf("PUT /v1/episodes/trickle-%03d.tar.zst HTTP/1.1\r\nHost: receiver\r\nAuthorization: Bearer %s\r\n"+
+		"X-Cis490-Host: trickle%03d\r\nX-Content-SHA256: %s\r\nX-Cis490-Code-Commit: %s\r\nContent-Length: %d\r\n\r\n",
+		i, benchToken, i, b.sums[0], benchCommit, len(b.data[0]))
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for attempt := 0; attempt < 1000 && ctx.Err() == nil; attempt++ {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return
+		}
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		// Any answer (a refusal) or a cut ends this attempt.
+		go func() {
+			var one [1]byte
+			_, _ = c.Read(one[:])
+			c.Close()
+		}()
+		if _, err := io.WriteString(c, head); err == nil {
+			for k := 0; k < len(b.data[0]) && ctx.Err() == nil; k++ {
+				if _, err := c.Write(b.data[0][k : k+1]); err != nil {
+					break
+				}
+				select {
+				case <-tick.C:
+				case <-ctx.Done():
+				}
+			}
+		}
+		stop()
+		c.Close()
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
 // receiverProc is a running cis490-receiver.
 type receiverProc struct {
 	cmd  *exec.Cmd
@@ -337,8 +388,8 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "receiver peak RSS (VmHWM) after throughput: %.1f MiB\n", float64(r.PeakRSSKiB)/1024)
 	a := r.Adversarial
 	u := a.Uploads
-	fmt.Fprintf(w, "adversarial: idle opened %d (still open at the end %d), slowloris connects %d (cut by receiver %d), receiver fds %d\n",
-		a.IdleOpened, a.IdleStillOpen, a.SlowConnects, a.SlowCutByPeer, a.ReceiverOpenFD)
+	fmt.Fprintf(w, "adversarial: idle opened %d (still open at the end %d), slowloris connects %d (cut by receiver %d), slow-body clients %d, receiver fds %d\n",
+		a.IdleOpened, a.IdleStillOpen, a.SlowConnects, a.SlowCutByPeer, a.SlowBody, a.ReceiverOpenFD)
 	fmt.Fprintf(w, "adversarial uploads: %d stored in %.1f s = %.1f uploads/s; p50 %.1f ms, p99 %.1f ms, max %.1f ms; busy %d; errors %d %s\n",
 		u.Stored, u.Seconds, u.PerSecond, u.P50ms, u.P99ms, u.Maxms, u.Busy, u.Errors, u.FirstError)
 	fmt.Fprintf(w, "receiver peak RSS (VmHWM) after adversarial: %.1f MiB\n", float64(a.PeakRSSKiB)/1024)
