@@ -41,6 +41,8 @@ type suite struct {
 	base    string // baseline address
 	basePID int
 
+	lastDelete time.Time // when clean last removed files
+
 	times map[string]map[string][]time.Duration // shape → target → runs
 	cpu   map[string]map[string][]time.Duration // server CPU time per run
 	self  map[string]map[string][]time.Duration // client CPU time per run
@@ -97,6 +99,9 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 	s.recvDir = filepath.Join(s.out, "receiver-data")
 	s.baseDir = filepath.Join(s.out, "baseline-data")
 	for _, d := range []string{s.recvDir, s.baseDir} {
+		if _, err := os.Stat(d); err == nil {
+			s.lastDelete = time.Now()
+		}
 		if err := os.RemoveAll(d); err != nil {
 			return err
 		}
@@ -156,8 +161,12 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 		if only != "" && !strings.Contains(sh.name, only) {
 			continue
 		}
+		s.settle()
 		if err := s.measure(sh); err != nil {
 			return fmt.Errorf("%s: %w", sh.name, err)
+		}
+		for _, t := range targets {
+			s.clean(t)
 		}
 	}
 	time.Sleep(3 * time.Second)
@@ -167,9 +176,6 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 	if cmdErr != nil {
 		s.logf("receiver exit: %v", cmdErr)
 	}
-	s.clean("receiver")
-	s.clean("write")
-	s.clean("serial")
 
 	if startReps > 0 {
 		if err := s.startups(rows, startReps); err != nil {
@@ -193,7 +199,6 @@ func (s *suite) measure(sh shape) error {
 				addr, prefix, token = s.recv.addr, "/v1/episodes/", benchToken
 			}
 			ups := prepare(*sh.corpus, sh.count, prefix, fmt.Sprintf("r%d-%s-%s", rep, sh.name, t), token)
-			s.clean(t)
 			syscall.Sync()
 			var smp *sampler
 			pid := s.recv.cmd.Process.Pid
@@ -231,7 +236,24 @@ func (s *suite) measure(sh shape) error {
 	return nil
 }
 
-// clean removes what a target stored, outside the timed region.
+// inodeRecency is how long ext4 without a journal refuses to reuse a freed
+// inode (vm.dirty_expire_centisecs, 30 s, plus 5 s): while such inodes are
+// about, every file creation in their block group reads inode table blocks
+// to skip them. A receiver never deletes stored files, so runs wait this out
+// after a cleanup instead of measuring it.
+const inodeRecency = 36 * time.Second
+
+// settle waits until files deleted by clean no longer slow file creation.
+func (s *suite) settle() {
+	if wait := inodeRecency - time.Since(s.lastDelete); wait > 0 {
+		s.logf("waiting %v for freed inodes to age (ext4 without a journal skips recently freed inodes)", wait.Round(time.Second))
+		time.Sleep(wait)
+	}
+}
+
+// clean removes what a target stored. It runs after every repetition of a
+// shape is done, not between runs, so that no timed run creates files next
+// to thousands of freshly freed inodes (see inodeRecency).
 func (s *suite) clean(target string) {
 	var dirs []string
 	switch target {
@@ -246,6 +268,9 @@ func (s *suite) clean(target string) {
 		entries, _ := os.ReadDir(d)
 		for _, e := range entries {
 			os.Remove(filepath.Join(d, e.Name()))
+		}
+		if len(entries) > 0 {
+			s.lastDelete = time.Now()
 		}
 	}
 }
