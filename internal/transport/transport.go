@@ -301,7 +301,13 @@ func parseRetryAfter(v string, now time.Time) int {
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return int((d + time.Second - 1) / time.Second)
+			// Round up without adding to d: a date centuries ahead makes
+			// t.Sub saturate, and d + 999ms would overflow to negative.
+			secs := d / time.Second
+			if d%time.Second != 0 {
+				secs++
+			}
+			return int(secs)
 		}
 	}
 	return 0
