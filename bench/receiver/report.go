@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -59,17 +60,33 @@ func (s *suite) report(shapes []shape, rows int, arm64 string, startup bool) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", name, measured, goal, res)
 	}
+	// Each target's ratio is taken within each repetition (the four runs of
+	// a repetition are seconds apart) and the median of those is judged; the
+	// ratio of the medians is shown beside it. On a shared machine the
+	// paired ratio is much less sensitive to load that comes and goes.
 	for _, sh := range shapes {
 		if s.times[sh.name] == nil {
 			continue
 		}
+		tm := s.times[sh.name]
+		var ratios []float64
+		for rep := range tm["receiver"] {
+			r := tm["receiver"][rep].Seconds()
+			if sh.size == 64<<20 {
+				ratios = append(ratios, max(tm["hash"][rep].Seconds(), tm["write"][rep].Seconds())/r)
+			} else {
+				ratios = append(ratios, tm["serial"][rep].Seconds()/r)
+			}
+		}
+		slices.Sort(ratios)
+		paired := ratios[len(ratios)/2]
+		spread := fmt.Sprintf("%.2f–%.2f", ratios[0], ratios[len(ratios)-1])
 		r, _ := rate(sh, "receiver")
 		if sh.size == 64<<20 {
 			h, _ := rate(sh, "hash")
 			wr, _ := rate(sh, "write")
-			ratio := r / min(h, wr)
 			line(fmt.Sprintf("64 MiB, %d client(s): receiver / min(hash, write)", sh.clients),
-				fmt.Sprintf("%.2f", ratio), "≥ 0.85", ratio >= 0.85)
+				fmt.Sprintf("%.2f (runs %s; ratio of medians %.2f)", paired, spread, r/min(h, wr)), "≥ 0.85", paired >= 0.85)
 			continue
 		}
 		_, ru := rate(sh, "receiver")
@@ -78,9 +95,8 @@ func (s *suite) report(shapes []shape, rows int, arm64 string, startup bool) {
 		if sh.clients > 1 {
 			goal = 1.2
 		}
-		ratio := ru / su
 		line(fmt.Sprintf("256 KiB, %d client(s): receiver / serial uploads/s", sh.clients),
-			fmt.Sprintf("%.2f", ratio), fmt.Sprintf("≥ %.2f", goal), ratio >= goal)
+			fmt.Sprintf("%.2f (runs %s; ratio of medians %.2f)", paired, spread, ru/su), fmt.Sprintf("≥ %.2f", goal), paired >= goal)
 	}
 	m := s.mem
 	if s.times["64MiB-8"] != nil {
