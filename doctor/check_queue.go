@@ -8,10 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"cis490/internal/wire"
+	"cis490/shipper/census"
 )
 
 // pendingWarnAge is how old the oldest finished episode may be before the
@@ -39,41 +39,19 @@ func (c queueCheck) Run(context.Context) Result {
 		return result(Fail, "", "data_dir %s: %v", dir, err)
 	}
 
-	var pending, writing int
-	var oldest time.Time
-	eps, err := readDir(filepath.Join(dir, "episodes"))
+	eps, err := census.CountEpisodes(filepath.Join(dir, "episodes"))
 	if err != nil {
 		return result(Fail, "", "%v", err)
 	}
-	for _, e := range eps {
-		if strings.HasPrefix(e.Name(), ".") || !e.IsDir() {
-			continue // producers stage under dot names
-		}
-		st, err := os.Stat(filepath.Join(dir, "episodes", e.Name(), "meta.json"))
-		if err != nil {
-			writing++ // meta.json is written last: still being produced
-			continue
-		}
-		pending++
-		if oldest.IsZero() || st.ModTime().Before(oldest) {
-			oldest = st.ModTime()
-		}
-	}
-
-	outbox := 0
-	obs, err := readDir(filepath.Join(dir, "outbox"))
+	pending, writing, oldest := eps.Ready, eps.Writing, eps.OldestReady
+	outbox, err := census.CountOutbox(filepath.Join(dir, "outbox"))
 	if err != nil {
 		return result(Fail, "", "%v", err)
-	}
-	for _, e := range obs {
-		if strings.HasSuffix(e.Name(), ".tar.zst") {
-			outbox++
-		}
 	}
 
 	quarantined := 0
 	qdir := filepath.Join(dir, "quarantine")
-	qs, err := readDir(qdir)
+	qs, err := census.ReadDir(qdir)
 	if err != nil {
 		return result(Fail, "", "%v", err)
 	}
@@ -95,19 +73,6 @@ func (c queueCheck) Run(context.Context) Result {
 		return result(Warn, "journalctl -u cis490-shipper -n 50 --no-pager", "%s: shipping is behind", summary)
 	}
 	return result(OK, "", "%s", summary)
-}
-
-// readDir lists dir; a missing directory is empty (the shipper creates them
-// on its first pass).
-func readDir(dir string) ([]os.DirEntry, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	return ents, nil
 }
 
 // quarantinedAt is when an entry was quarantined: quarantine_reason.json's

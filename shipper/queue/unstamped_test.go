@@ -103,6 +103,10 @@ func TestReadStatus(t *testing.T) {
 	mustEpisode(t, d, "a", stamped, past)
 	mustEpisode(t, d, "b", "", past.Add(50*time.Second))
 	mustEpisode(t, d, ".staging", "", past.Add(-time.Hour))
+	// Still being written (no meta.json): pending, aged by its directory.
+	writing := filepath.Join(d.Episodes, "c")
+	os.MkdirAll(writing, 0o755)
+	os.Chtimes(writing, past.Add(-20*time.Second), past.Add(-20*time.Second))
 	os.WriteFile(filepath.Join(d.Outbox, "a.tar.zst"), []byte("x"), 0o644)
 	os.WriteFile(filepath.Join(d.Outbox, "a.tar.zst.partial"), []byte("x"), 0o644)
 	os.MkdirAll(filepath.Join(d.Quarantine, "q1"), 0o755)
@@ -112,7 +116,7 @@ func TestReadStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Status{Pending: 2, OldestPendingAgeS: 100, Outbox: 1, Quarantined: 1, Shipped: 2}); got != want {
+	if want := (Status{Pending: 3, OldestPendingAgeS: 120, Outbox: 1, Quarantined: 1, Shipped: 2}); got != want {
 		t.Errorf("status = %+v, want %+v", got, want)
 	}
 	empty, err := ReadStatus(Layout(filepath.Join(t.TempDir(), "none")), now)

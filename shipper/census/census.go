@@ -1,0 +1,98 @@
+// Package census counts a lab host's queue directories without changing
+// them: the one definition of "ready", "being written" and "in the outbox"
+// shared by `cis490-shipper status` and the doctor's queue check. It
+// depends on nothing heavier than the wire names, so the doctor does not
+// link the packer.
+package census
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"cis490/internal/wire"
+)
+
+// Episodes counts the episode directories of a queue: the one definition
+// shared by `cis490-shipper status` and the doctor's queue check.
+type Episodes struct {
+	// Ready have meta.json (written last by the producer): the shipper will
+	// pack them.
+	Ready int
+	// Writing have no meta.json yet.
+	Writing int
+	// OldestReady is the meta.json mtime of the oldest ready episode, the
+	// shipper's "oldest first" key (zero when none is ready).
+	OldestReady time.Time
+	// OldestWriting is the directory mtime of the oldest episode still being
+	// written (zero when none is).
+	OldestWriting time.Time
+}
+
+// CountEpisodes reads the episodes directory without changing it. Names
+// starting with "." (producers stage there), plain files and names that are
+// not ids are not episodes; a missing directory is empty.
+func CountEpisodes(dir string) (Episodes, error) {
+	var c Episodes
+	ents, err := ReadDir(dir)
+	if err != nil {
+		return c, err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !e.IsDir() || !wire.ValidID(name) {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(dir, name, "meta.json")); err == nil {
+			c.Ready++
+			c.OldestReady = Older(c.OldestReady, fi.ModTime())
+			continue
+		}
+		c.Writing++
+		if fi, err := e.Info(); err == nil {
+			c.OldestWriting = Older(c.OldestWriting, fi.ModTime())
+		}
+	}
+	return c, nil
+}
+
+// Older returns the earlier of two times; a zero time counts as absent.
+func Older(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// CountOutbox counts finished tarballs (<id>.tar.zst) in the outbox;
+// in-progress .partial files are not counted.
+func CountOutbox(dir string) (int, error) {
+	ents, err := ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), wire.EpisodeSuffix) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// ReadDir lists dir; a missing directory is empty (the shipper creates
+// its directories on its first pass).
+func ReadDir(dir string) ([]os.DirEntry, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	return ents, nil
+}
