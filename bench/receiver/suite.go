@@ -42,6 +42,7 @@ type suite struct {
 	basePID int
 
 	lastDelete time.Time // when clean last removed files
+	cg         *memcg    // caps the servers' page cache; nil when unavailable
 
 	times map[string]map[string][]time.Duration // shape → target → runs
 	cpu   map[string]map[string][]time.Duration // server CPU time per run
@@ -70,6 +71,7 @@ func runSuite(args []string, stdout, stderr io.Writer) int {
 	arm64 := fs.String("arm64", "", "stripped linux/arm64 receiver binary whose size to report")
 	only := fs.String("only", "", "run only upload shapes whose name contains this, e.g. 64MiB-8 (quick checks)")
 	startup := fs.Bool("startup", true, "measure start-up time and idle RSS with 0 and --rows rows")
+	pageCache := fs.Int64("page-cache", 2<<30, "memory cgroup limit for the servers, capping their page cache (0: none)")
 	if err := fs.Parse(args); err != nil || *bin == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "usage: receiverbench suite --receiver BIN [--out DIR] [--reps N] [--arm64 BIN]")
 		return 2
@@ -79,6 +81,16 @@ func runSuite(args []string, stdout, stderr io.Writer) int {
 		self: map[string]map[string][]time.Duration{}}
 	if !*startup {
 		*startReps = 0
+	}
+	if *pageCache > 0 {
+		cg, err := newMemcg(*pageCache)
+		if err != nil {
+			s.logf("page cache not capped (%v): expect runs to slow down as fresh memory is written", err)
+		} else {
+			s.logf("servers run in memory cgroup %s limited to %d MiB", cg.dir, *pageCache>>20)
+			s.cg = cg
+			defer cg.close()
+		}
 	}
 	if err := s.run(*total, *rows, *startReps, *arm64, *only); err != nil {
 		fmt.Fprintln(stderr, "receiverbench:", err)
@@ -134,6 +146,9 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 	}()
 	s.base = baseAddr
 	s.basePID = baseCmd.Process.Pid
+	if err := s.cg.add(s.basePID); err != nil {
+		return err
+	}
 
 	addr, err := freePort()
 	if err != nil {
@@ -152,6 +167,9 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 			s.recv.stop()
 		}
 	}()
+	if err := s.cg.add(s.recv.cmd.Process.Pid); err != nil {
+		return err
+	}
 	time.Sleep(time.Second) // let start-up garbage settle before reading idle RSS
 	if s.mem.idleStart, err = readMem(s.recv.cmd.Process.Pid); err != nil {
 		return err
@@ -246,7 +264,7 @@ const inodeRecency = 36 * time.Second
 // settle waits until files deleted by clean no longer slow file creation.
 func (s *suite) settle() {
 	if wait := inodeRecency - time.Since(s.lastDelete); wait > 0 {
-		s.logf("waiting %v for freed inodes to age (ext4 without a journal skips recently freed inodes)", wait.Round(time.Second))
+		s.logf("waiting %v for freed inodes to age (ext4 without a journal skips inodes freed in the last 35 s)", wait.Round(time.Second))
 		time.Sleep(wait)
 	}
 }
