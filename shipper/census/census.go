@@ -17,11 +17,10 @@ import (
 	"cis490/internal/wire"
 )
 
-// Episodes counts the episode directories of a queue: the one definition
-// shared by `cis490-shipper status` and the doctor's queue check.
+// Episodes counts the episode directories of a queue.
 type Episodes struct {
-	// Ready have meta.json (written last by the producer): the shipper will
-	// pack them.
+	// Ready have meta.json, which the producer writes last; the shipper
+	// packs them once they have settled.
 	Ready int
 	// Writing have no meta.json yet.
 	Writing int
