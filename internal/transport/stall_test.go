@@ -148,3 +148,40 @@ func TestReceiverThatStopsReadingIsAbandoned(t *testing.T) {
 		t.Errorf("sent %d of %d bytes before the stall", n, size)
 	}
 }
+
+// A cancelled upload can fail first on the body source the cancellation
+// closed; it must still read as the cancellation (the daemon stops instead
+// of logging a failed ship), and a watchdog stop as ErrStalled.
+func TestNetErrorNamesTheCancellation(t *testing.T) {
+	c := &Client{timeout: time.Minute}
+	closedBody := &os.PathError{Op: "read", Path: "ep-1.tar.zst", Err: os.ErrClosed}
+	live := context.Background()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	stalled, stall := context.WithCancelCause(context.Background())
+	stall(ErrStalled)
+	tests := []struct {
+		name     string
+		ctx      context.Context
+		err      error
+		want     error
+		wantNot  error
+		keepsMsg bool
+	}{
+		{"caller cancelled, body closed first", cancelled, closedBody, context.Canceled, ErrStalled, true},
+		{"caller cancelled, transport says so", cancelled, context.Canceled, context.Canceled, ErrStalled, false},
+		{"watchdog", stalled, closedBody, ErrStalled, context.Canceled, false},
+		{"no cancellation", live, closedBody, os.ErrClosed, context.Canceled, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := c.netError(tt.ctx, tt.err)
+			if !errors.Is(got, tt.want) || errors.Is(got, tt.wantNot) {
+				t.Fatalf("netError = %v, want %v and not %v", got, tt.want, tt.wantNot)
+			}
+			if tt.keepsMsg && !strings.Contains(got.Error(), "file already closed") {
+				t.Errorf("netError = %v, lost the underlying error", got)
+			}
+		})
+	}
+}

@@ -257,8 +257,14 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 // netError names a watchdog cancellation ErrStalled; the caller's own
 // cancellation stays context.Canceled.
 func (c *Client) netError(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); errors.Is(cause, ErrStalled) {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, ErrStalled) {
 		return fmt.Errorf("%w: no progress for %s", ErrStalled, c.timeout)
+	}
+	if cause != nil && !errors.Is(err, cause) {
+		// Cancelling closes the body's source, and the transport may report
+		// that ("file already closed") before the cancellation itself.
+		return fmt.Errorf("%w (%v)", cause, err)
 	}
 	return err
 }
