@@ -21,6 +21,7 @@ commands:
   index-backfill  add index rows for stored files that have none
   fsck            check the store against the index
   check-config    parse the config and report errors
+  release         keygen, sign and publish signed releases (release help)
 
 common flags: --config F, --data-dir D, --json, --version
 `
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runFsck(ctx, args, stdout, stderr)
 	case "check-config":
 		return runCheckConfig(ctx, args, stdout, stderr)
+	case "release":
+		return runRelease(ctx, args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -18,6 +18,7 @@ import (
 	"cis490/internal/config"
 	"cis490/internal/sdnotify"
 	"cis490/receiver/api"
+	"cis490/receiver/releases"
 	"cis490/receiver/store"
 )
 
@@ -121,6 +122,8 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 		MaxConcurrentUploads: cfg.Server.MaxConcurrentUploads,
 		BodyIdleTimeout:      time.Duration(cfg.Server.BodyIdleTimeoutS) * time.Second,
 		Attempts:             attempts,
+		Releases:             releases.Open(dataDir),
+		ReleaseKeyFile:       cfg.Releases.PublicKeyFile,
 		Version:              buildinfo.Version,
 		Logger:               log,
 	})

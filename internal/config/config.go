@@ -24,6 +24,7 @@ type Receiver struct {
 	TLS         TLS
 	VersionGate VersionGate
 	FleetHealth FleetHealth
+	Releases    Releases
 }
 
 // Server is the [server] table.
@@ -78,6 +79,13 @@ type FleetHealth struct {
 	NotifyCommand    string
 }
 
+// Releases is the receiver's [releases] table (SPEC §15).
+type Releases struct {
+	// PublicKeyFile is the release signing key's public half: publish
+	// verifies with it and GET /v1/releases/key serves it.
+	PublicKeyFile string
+}
+
 // DefaultReceiver returns the built-in receiver configuration: a loopback
 // trial with auth off.
 func DefaultReceiver() Receiver {
@@ -105,8 +113,12 @@ func DefaultReceiver() Receiver {
 			FatalMinAttempts: 3,
 			HealthMaxAgeS:    129600,
 		},
+		Releases: Releases{PublicKeyFile: DefaultReleaseKey},
 	}
 }
+
+// DefaultReleaseKey is where both ends keep the release public key.
+const DefaultReleaseKey = "/etc/cis490/release.pub"
 
 // LabHost is lab-host.toml, shared by the shipper and the doctor.
 type LabHost struct {
@@ -115,6 +127,7 @@ type LabHost struct {
 	Receiver ReceiverClient
 	Shipper  Shipper
 	Doctor   Doctor
+	Update   Update
 }
 
 // Paths is the [paths] table.
@@ -152,6 +165,18 @@ type Doctor struct {
 	MinFreeBytes int64
 }
 
+// Update is the lab host's [update] table (SPEC §15).
+type Update struct {
+	Enabled          bool
+	PublicKeyFile    string
+	Ring             string // "" or "canary"
+	HealthS          int
+	CodeRepo         string
+	CodeBranch       string
+	CodeUser         string
+	CodeRestartUnits []string
+}
+
 // DefaultLabHost returns the built-in lab host configuration; host_id is the
 // machine's hostname.
 func DefaultLabHost(hostname string) LabHost {
@@ -176,6 +201,13 @@ func DefaultLabHost(hostname string) LabHost {
 			Since:        10 * time.Minute,
 			CertWarnDays: 14,
 			MinFreeBytes: 2 << 30,
+		},
+		Update: Update{
+			Enabled:       true,
+			PublicKeyFile: DefaultReleaseKey,
+			HealthS:       300,
+			CodeBranch:    "main",
+			CodeUser:      "cis490",
 		},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"cis490/internal/toml"
@@ -83,13 +84,16 @@ func receiverSchema(c *Receiver) *section {
 			"expected_hosts":     hostsKey(&f.ExpectedHosts),
 			"notify_command":     stringKey(&f.NotifyCommand, nil),
 		}},
+		"releases": {keys: map[string]setter{
+			"public_key_file": stringKey(&c.Releases.PublicKeyFile, nonEmpty),
+		}},
 	}}
 }
 
 // labHostSchema maps every key of lab-host.toml (SPEC §11) to the field of c
 // it sets.
 func labHostSchema(c *LabHost) *section {
-	r, s, d := &c.Receiver, &c.Shipper, &c.Doctor
+	r, s, d, u := &c.Receiver, &c.Shipper, &c.Doctor, &c.Update
 	return &section{
 		keys: map[string]setter{"host_id": stringKey(&c.HostID, validHost)},
 		tables: map[string]*section{
@@ -119,6 +123,16 @@ func labHostSchema(c *LabHost) *section {
 				"since":          durationKey(&d.Since),
 				"cert_warn_days": intKey(&d.CertWarnDays, 0, maxCount),
 				"min_free_bytes": intKey(&d.MinFreeBytes, 0, maxBytes),
+			}},
+			"update": {keys: map[string]setter{
+				"enabled":            boolKey(&u.Enabled),
+				"public_key_file":    stringKey(&u.PublicKeyFile, nonEmpty),
+				"ring":               stringKey(&u.Ring, ring),
+				"health_s":           intKey(&u.HealthS, 10, 3600),
+				"code_repo":          stringKey(&u.CodeRepo, absPathOrEmpty),
+				"code_branch":        stringKey(&u.CodeBranch, gitBranch),
+				"code_user":          stringKey(&u.CodeUser, nonEmpty),
+				"code_restart_units": unitsKey(&u.CodeRestartUnits),
 			}},
 		},
 	}
@@ -280,6 +294,48 @@ func durationKey(p *time.Duration) setter {
 			return fmt.Errorf("out of range: %s is not positive", v.Str)
 		}
 		*p = dur
+		return nil
+	}
+}
+
+// ring accepts the update rings: "" (the rollout's ramp) or "canary".
+func ring(s string) error {
+	if s != "" && s != "canary" {
+		return fmt.Errorf("want \"\" or \"canary\", got %q", s)
+	}
+	return nil
+}
+
+func absPathOrEmpty(s string) error {
+	if s != "" && !strings.HasPrefix(s, "/") {
+		return fmt.Errorf("want an absolute path, got %q", s)
+	}
+	return nil
+}
+
+// gitBranch accepts a branch name git would take that cannot pass for an
+// option.
+func gitBranch(s string) error {
+	if s == "" || strings.HasPrefix(s, "-") || strings.ContainsAny(s, " ~^:?*[\\\x00") || strings.Contains(s, "..") {
+		return fmt.Errorf("%q is not a usable branch name", s)
+	}
+	return nil
+}
+
+// unitsKey reads an array of systemd unit names.
+func unitsKey(p *[]string) setter {
+	return func(v *toml.Value) error {
+		if v.Kind != toml.KindArray || (len(v.Array) > 0 && v.Array[0].Kind != toml.KindString) {
+			return wrongType("an array of unit name strings", v)
+		}
+		var units []string
+		for _, e := range v.Array {
+			if e.Str == "" || strings.HasPrefix(e.Str, "-") || strings.ContainsAny(e.Str, " /\t\n") {
+				return fmt.Errorf("%q is not a unit name", e.Str)
+			}
+			units = append(units, e.Str)
+		}
+		*p = units
 		return nil
 	}
 }

@@ -29,6 +29,7 @@ const (
 	CodeNotFound            = "not-found"
 	CodeMethodNotAllowed    = "method-not-allowed"
 	CodeInternal            = "internal"
+	CodeNoRelease           = "no-release"
 )
 
 // Error is a receiver answer that is not a success: the HTTP status, the

@@ -16,6 +16,14 @@ const (
 	HostHealthPath   = "/v1/host-health"
 	HealthzPath      = "/healthz"
 	MetricsPath      = "/metrics"
+	// Releases (SPEC §15): the signed manifest, its signature, the public
+	// key and the artifacts.
+	ReleaseCurrentPath = "/v1/releases/current"
+	ReleaseSigPath     = "/v1/releases/current.sig"
+	ReleaseKeyPath     = "/v1/releases/key"
+	ReleaseFilesPrefix = "/v1/releases/files/"
+	// FleetPath is the fleet view (SPEC §16).
+	FleetPath = "/v1/fleet"
 )
 
 // Request and response headers (SPEC §4.1).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cis490/internal/wire"
+	"cis490/receiver/releases"
 	"cis490/receiver/store"
 )
 
@@ -48,6 +49,10 @@ type Options struct {
 	Version              string
 	Logger               *slog.Logger
 	Now                  func() time.Time
+	// Releases serves the published releases (SPEC §15); nil: none.
+	Releases *releases.Store
+	// ReleaseKeyFile is served as /v1/releases/key.
+	ReleaseKeyFile string
 	// FreeBytes overrides the free-space probe (tests).
 	FreeBytes func() (int64, error)
 }
@@ -89,6 +94,10 @@ func New(o Options) *Handler {
 	mux.Handle("HEAD "+wire.EpisodesPrefix+"{name...}", h.wrap(h.headEpisode))
 	mux.Handle("PUT "+wire.HostHealthPrefix+"{host...}", h.wrap(h.putHostHealth))
 	mux.Handle("GET "+wire.HostHealthPath, h.wrap(h.getHostHealth))
+	mux.Handle("GET "+wire.ReleaseCurrentPath, h.wrap(h.getReleaseManifest))
+	mux.Handle("GET "+wire.ReleaseSigPath, h.wrap(h.getReleaseSig))
+	mux.Handle("GET "+wire.ReleaseKeyPath, h.wrap(h.getReleaseKey))
+	mux.Handle("GET "+wire.ReleaseFilesPrefix+"{file}", h.wrap(h.getReleaseFile))
 	h.mux = mux
 	return h
 }
