@@ -61,6 +61,17 @@ func TestLoadReceiverOverrides(t *testing.T) {
 			c.FleetHealth.ExpectedHosts = []string{"lab1", "lab2"}
 		}},
 		{"fleet_health.notify_command", "[fleet_health]\nnotify_command = \"logger -t x\"", func(c *Receiver) { c.FleetHealth.NotifyCommand = "logger -t x" }},
+		{"fleet_health.replica_max_lag_s", "[fleet_health]\nreplica_max_lag_s = 60", func(c *Receiver) { c.FleetHealth.ReplicaMaxLagS = 60 }},
+		{"replica", "[replica]\nendpoint = \"https://s3.lab\"\nbucket = \"lab-data\"\nprefix = \"cis490/\"\nregion = \"eu\"\n" +
+			"access_key_id_file = \"/k\"\nsecret_access_key_file = \"/s\"\nca_file = \"/ca\"\npath_style = false\nconcurrency = 4\nlocal_keep_days = 30",
+			func(c *Receiver) {
+				c.Replica = Replica{Endpoint: "https://s3.lab", Bucket: "lab-data", Prefix: "cis490/", Region: "eu",
+					AccessKeyIDFile: "/k", SecretAccessKeyFile: "/s", CAFile: "/ca", Concurrency: 4, LocalKeepDays: 30}
+			}},
+		{"replica inline keys", "[replica]\nendpoint = \"http://127.0.0.1:7070\"\nbucket = \"abc\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"",
+			func(c *Receiver) {
+				c.Replica.Endpoint, c.Replica.Bucket, c.Replica.AccessKeyID, c.Replica.SecretAccessKey = "http://127.0.0.1:7070", "abc", "k", "s"
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +171,13 @@ func TestLoadErrors(t *testing.T) {
 		{"token and token_file", false, "[auth]\ntoken = \"a\"\ntoken_file = \"/b\"", 3, 14, "auth.token_file", "not both"},
 		{"cert without key", false, "[tls]\ncert_file = \"/c\"", 2, 13, "tls.cert_file", "tls.key_file"},
 		{"client ca without cert", false, "[tls]\nclient_ca_file = \"/ca\"", 2, 18, "tls.client_ca_file", "cert_file"},
+		{"replica without bucket", false, "[replica]\nendpoint = \"http://s3\"", 2, 12, "replica.endpoint", "needs replica.bucket"},
+		{"replica without secret", false, "[replica]\nendpoint = \"http://s3\"\nbucket = \"abc\"\naccess_key_id = \"k\"", 2, 12, "replica.endpoint", "secret_access_key"},
+		{"replica bucket without endpoint", false, "[replica]\nbucket = \"abc\"", 2, 10, "replica.bucket", "needs replica.endpoint"},
+		{"replica bad bucket", false, "[replica]\nbucket = \"A_b\"", 2, 10, "replica.bucket", "bucket name"},
+		{"replica bad prefix", false, "[replica]\nprefix = \"/x\"", 2, 10, "replica.prefix", "key prefix"},
+		{"replica both secrets", false, "[replica]\nsecret_access_key = \"s\"\nsecret_access_key_file = \"/s\"", 3, 26, "replica.secret_access_key_file", "not both"},
+		{"replica concurrency 0", false, "[replica]\nconcurrency = 0", 2, 15, "replica.concurrency", "out of range"},
 		{"parse error", false, "[server]\nlisten = 1.5", 2, 10, "server.listen", "floats"},
 		{"duplicate key", false, "[server]\nlisten = \":1\"\nlisten = \":2\"", 3, 1, "server.listen", "duplicate"},
 		{"zstd level 0", true, "[shipper]\nzstd_level = 0", 2, 14, "shipper.zstd_level", "1..22"},
