@@ -22,6 +22,8 @@ commands:
   fsck            check the store against the index
   check-config    parse the config and report errors
   release         keygen, sign and publish signed releases (release help)
+  pki init        create the fleet CA and the receiver's server certificate
+  host            add, list or revoke lab hosts (host add <host> prints the join command)
 
 common flags: --config F, --data-dir D, --json, --version
 `
@@ -53,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runCheckConfig(ctx, args, stdout, stderr)
 	case "release":
 		return runRelease(ctx, args, stdout, stderr)
+	case "pki":
+		return runPKI(ctx, args, stdout, stderr)
+	case "host":
+		return runHost(ctx, args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

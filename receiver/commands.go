@@ -7,6 +7,7 @@ import (
 
 	"cis490/internal/fleethealth"
 	"cis490/internal/index"
+	"cis490/receiver/registry"
 	"cis490/receiver/store"
 )
 
@@ -91,6 +92,19 @@ func runFsck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	problems, err := store.Fsck(cfg.Server.DataDir, *verify)
 	if err != nil {
 		return fail(&c, stdout, stderr, exitProblem, "io", err)
+	}
+	// The host registry (SPEC §14): a file that does not parse makes its
+	// host's requests fail closed until it is fixed.
+	_, regProblems, err := registry.List(cfg.Server.DataDir)
+	if err != nil {
+		return fail(&c, stdout, stderr, exitProblem, "io", err)
+	}
+	for _, p := range regProblems {
+		kind := "bad-host-entry"
+		if p.Host == "" {
+			kind = store.KindTempFile
+		}
+		problems = append(problems, store.Problem{Kind: kind, ID: p.Host, Detail: p.File + ": " + p.Detail})
 	}
 	if problems == nil {
 		problems = []store.Problem{}

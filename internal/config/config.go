@@ -3,7 +3,10 @@
 // TOML subset.
 package config
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // Default paths of the config files.
 const (
@@ -25,6 +28,7 @@ type Receiver struct {
 	VersionGate VersionGate
 	FleetHealth FleetHealth
 	Releases    Releases
+	PKI         PKI
 }
 
 // Server is the [server] table.
@@ -51,6 +55,30 @@ type TLS struct {
 	CertFile     string
 	KeyFile      string
 	ClientCAFile string
+}
+
+// PKI is the [pki] table (SPEC §14): the fleet CA that signs the
+// certificates of joining hosts. Empty file names mean the files of Dir.
+type PKI struct {
+	Dir        string
+	CACertFile string
+	CAKeyFile  string
+	CertDays   int
+	JoinTTLS   int
+	PublicURL  string
+}
+
+// CACert returns the CA certificate file: ca_cert_file, else dir/ca.crt.
+func (p PKI) CACert() string { return orJoin(p.CACertFile, p.Dir, "ca.crt") }
+
+// CAKey returns the CA key file: ca_key_file, else dir/ca.key.
+func (p PKI) CAKey() string { return orJoin(p.CAKeyFile, p.Dir, "ca.key") }
+
+func orJoin(file, dir, name string) string {
+	if file != "" {
+		return file
+	}
+	return filepath.Join(dir, name)
 }
 
 // VersionGate is the [version_gate] table (SPEC §7).
@@ -114,6 +142,11 @@ func DefaultReceiver() Receiver {
 			HealthMaxAgeS:    129600,
 		},
 		Releases: Releases{PublicKeyFile: DefaultReleaseKey},
+		PKI: PKI{
+			Dir:      "/etc/cis490/pki",
+			CertDays: 90,
+			JoinTTLS: 86400,
+		},
 	}
 }
 

@@ -87,6 +87,14 @@ func receiverSchema(c *Receiver) *section {
 		"releases": {keys: map[string]setter{
 			"public_key_file": stringKey(&c.Releases.PublicKeyFile, nonEmpty),
 		}},
+		"pki": {keys: map[string]setter{
+			"dir":          stringKey(&c.PKI.Dir, nonEmpty),
+			"ca_cert_file": stringKey(&c.PKI.CACertFile, nil),
+			"ca_key_file":  stringKey(&c.PKI.CAKeyFile, nil),
+			"cert_days":    intKey(&c.PKI.CertDays, 1, 825),
+			"join_ttl_s":   intKey(&c.PKI.JoinTTLS, 60, 30*86400),
+			"public_url":   stringKey(&c.PKI.PublicURL, optionalHTTPURL),
+		}},
 	}}
 }
 
