@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"cis490/internal/wire"
-	"cis490/shipper/census"
+	"cis490/internal/census"
 )
 
 // pendingWarnAge is how old the oldest finished episode may be before the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"cis490/internal/buildinfo"
 	"cis490/internal/config"
@@ -93,11 +94,15 @@ func parseFlags(fs *flag.FlagSet, args []string, c *commonFlags, stdout io.Write
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK, true
 		}
-		return exitUsage, true
+		// The flag package has told stderr. --json may sit after the bad
+		// flag: honour it anyway, so a script always gets one JSON document.
+		c.json = slices.Contains(args, "--json") || slices.Contains(args, "-json")
+		return fail(c, stdout, io.Discard, exitUsage, "usage", err), true
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return exitUsage, true
+		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), err)
+		return fail(c, stdout, io.Discard, exitUsage, "usage", err), true
 	}
 	if c.version {
 		fmt.Fprintln(stdout, buildinfo.String("cis490-receiver"))

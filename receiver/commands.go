@@ -4,15 +4,76 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"text/tabwriter"
+	"time"
 
-	"cis490/internal/fleethealth"
 	"cis490/internal/index"
+	"cis490/internal/wire"
+	"cis490/receiver/fleethealth"
 	"cis490/receiver/registry"
 	"cis490/receiver/store"
 )
 
+// runFleetHealth is fleet-health (SPEC §10): exit 0 whether or not alerts
+// fired, 1 when the inputs could not be read.
 func runFleetHealth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return fleethealth.Command(ctx, args, stdout, stderr)
+	var c commonFlags
+	fs := newFlagSet("fleet-health", stderr, &c)
+	nowFlag := fs.String("now", "", "evaluate at this RFC 3339 `time` instead of the clock")
+	if code, done := parseFlags(fs, args, &c, stdout); done {
+		return code
+	}
+	now := time.Now()
+	if *nowFlag != "" {
+		t, err := wire.ParseTime(*nowFlag)
+		if err != nil {
+			return fail(&c, stdout, stderr, exitUsage, "usage", fmt.Errorf("--now: %w", err))
+		}
+		now = t
+	}
+	cfg, _, err := loadConfig(&c)
+	if err != nil {
+		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
+	}
+	rep, err := fleethealth.Run(ctx, fleethealth.Options{
+		DataDir:      cfg.Server.DataDir,
+		Config:       cfg.FleetHealth,
+		Now:          now,
+		Warn:         stderr,
+		Journal:      os.Getenv("JOURNAL_STREAM") != "",
+		NotifyOutput: stderr,
+		Logger:       newLogger(stderr),
+	})
+	if err != nil {
+		return fail(&c, stdout, stderr, exitProblem, "unreadable", err)
+	}
+	if c.json {
+		findings := rep.Findings
+		if findings == nil {
+			findings = []fleethealth.Finding{}
+		}
+		writeJSONDoc(stdout, struct {
+			Schema      int                   `json:"schema"`
+			GeneratedAt string                `json:"generated_at"`
+			Findings    []fleethealth.Finding `json:"findings"`
+		}{1, wire.FormatTime(rep.GeneratedAt), findings})
+		return exitOK
+	}
+	// One aligned line per finding; nothing when the fleet is healthy, so a
+	// quiet fleet keeps the journal quiet.
+	if len(rep.Findings) > 0 {
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		for _, f := range rep.Findings {
+			state := "alerted " + f.TS
+			if f.New {
+				state = "new"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Host, f.Symptom, state, f.Detail)
+		}
+		tw.Flush()
+	}
+	return exitOK
 }
 
 // runCheckConfig parses the config and reports the first error (exit 2).

@@ -5,8 +5,7 @@
 # The cost should follow the windows, not the index length: both sizes should
 # take the same time.
 #   bench/fleethealth/run.sh [runs]      (default 7 runs per size)
-# Uses `cis490-receiver fleet-health` when ./receiver builds, else the package
-# main in bench/fleethealth/fleethealth. Data goes to bench/out/fleethealth.
+# Runs `cis490-receiver fleet-health`. Data goes to bench/out/fleethealth.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-7}
@@ -15,13 +14,8 @@ mkdir -p "$out/bin"
 now=2026-11-23T14:30:00Z
 
 go build -o "$out/bin/gen" ./bench/fleethealth/gen
-if go build -o "$out/bin/cis490-receiver" ./receiver 2>/dev/null &&
-   "$out/bin/cis490-receiver" fleet-health --help >/dev/null 2>&1; then
-  cmd=("$out/bin/cis490-receiver" fleet-health)
-else
-  go build -o "$out/bin/fleethealth" ./bench/fleethealth/fleethealth
-  cmd=("$out/bin/fleethealth")
-fi
+go build -o "$out/bin/cis490-receiver" ./receiver
+cmd=("$out/bin/cis490-receiver" fleet-health)
 echo "binary: ${cmd[*]}"
 
 [ -s "$out/1m/index.jsonl" ] || "$out/bin/gen" --dir "$out/1m" --now "$now" --index 1000000 --attempts 200000 --days 30

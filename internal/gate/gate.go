@@ -1,7 +1,10 @@
 // Package gate holds the version gate's decision (SPEC §7): the verdicts, the
 // snapshot of valid commits a decision is made against, and the receiver's
-// refusal answers. The receiver, the shipper and the doctor share it so the
-// three agree on names and on what a well-formed commit is.
+// refusal answers. Only the receiver decides (receiver/gatecache keeps the
+// snapshot); the package sits in internal/ because its verdict names and its
+// rule for a well-formed commit are part of the wire contract that lab-host
+// tools may check against, and it depends on nothing but the standard
+// library.
 package gate
 
 import (

@@ -3,7 +3,7 @@ package queue
 import (
 	"time"
 
-	"cis490/shipper/census"
+	"cis490/internal/census"
 )
 
 // Status is the local queue summary of `cis490-shipper status` (SPEC §13).
