@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"cis490/internal/wire"
 	"cis490/internal/census"
+	"cis490/internal/queuedir"
 )
 
 // pendingWarnAge is how old the oldest finished episode may be before the
@@ -39,18 +38,19 @@ func (c queueCheck) Run(context.Context) Result {
 		return result(Fail, "", "data_dir %s: %v", dir, err)
 	}
 
-	eps, err := census.CountEpisodes(filepath.Join(dir, "episodes"))
+	q := queuedir.New(dir)
+	eps, err := census.CountEpisodes(q.Episodes)
 	if err != nil {
 		return result(Fail, "", "%v", err)
 	}
 	pending, writing, oldest := eps.Ready, eps.Writing, eps.OldestReady
-	outbox, err := census.CountOutbox(filepath.Join(dir, "outbox"))
+	outbox, err := census.CountOutbox(q.Outbox)
 	if err != nil {
 		return result(Fail, "", "%v", err)
 	}
 
 	quarantined := 0
-	qdir := filepath.Join(dir, "quarantine")
+	qdir := q.Quarantine
 	qs, err := census.ReadDir(qdir)
 	if err != nil {
 		return result(Fail, "", "%v", err)
@@ -68,7 +68,7 @@ func (c queueCheck) Run(context.Context) Result {
 	summary += fmt.Sprintf(", %d being written, %d in outbox, %d quarantined in the last day", writing, outbox, quarantined)
 	switch {
 	case quarantined > 0:
-		return result(Warn, "ls -t "+qdir+" | head && cat "+qdir+"/*/quarantine_reason.json", "%s", summary)
+		return result(Warn, "ls -t "+qdir+" | head && cat "+qdir+"/*/"+queuedir.ReasonFile, "%s", summary)
 	case pending > 0 && now.Sub(oldest) > pendingWarnAge:
 		return result(Warn, "journalctl -u cis490-shipper -n 50 --no-pager", "%s: shipping is behind", summary)
 	}
@@ -78,15 +78,8 @@ func (c queueCheck) Run(context.Context) Result {
 // quarantinedAt is when an entry was quarantined: quarantine_reason.json's
 // "at", else the entry's modification time.
 func quarantinedAt(entry string) (time.Time, bool) {
-	if b, err := os.ReadFile(filepath.Join(entry, "quarantine_reason.json")); err == nil {
-		var r struct {
-			At string `json:"at"`
-		}
-		if json.Unmarshal(b, &r) == nil {
-			if t, err := wire.ParseTime(r.At); err == nil {
-				return t, true
-			}
-		}
+	if t, err := queuedir.QuarantinedAt(entry); err == nil {
+		return t, true
 	}
 	st, err := os.Stat(entry)
 	if err != nil {

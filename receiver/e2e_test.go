@@ -18,6 +18,7 @@ import (
 	"cis490/internal/config"
 	"cis490/internal/index"
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 )
 
 // gitRepo makes a repository with n commits and returns its path and the
@@ -147,7 +148,7 @@ func TestCurlEveryRefusalSendsNoBody(t *testing.T) {
 		})
 	}
 	var rows []index.Row
-	index.ReadFile(filepath.Join(dir, index.File), func(r index.Row) { rows = append(rows, r) })
+	index.ReadFile(filepath.Join(dir, datadir.IndexFile), func(r index.Row) { rows = append(rows, r) })
 	if len(rows) != 1 || rows[0].Commit != commits[1] {
 		t.Errorf("rows = %+v", rows)
 	}
@@ -228,7 +229,7 @@ func TestKill9DuringLargeUploadLeavesNothing(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
 		t.Errorf("tmp/ holds %d files after restart", len(ents))
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, index.File)); len(b) != 0 {
+	if b, _ := os.ReadFile(filepath.Join(dir, datadir.IndexFile)); len(b) != 0 {
 		t.Errorf("index after restart: %q", b)
 	}
 	req, _ := http.NewRequest(http.MethodPut, p2.url(wire.EpisodeURLPath("big")), bytes.NewReader(body))
@@ -265,7 +266,7 @@ func TestSIGTERMWaitsForAnUploadInFlight(t *testing.T) {
 	}
 	p.done <- nil
 	var rows []index.Row
-	index.ReadFile(filepath.Join(dir, index.File), func(r index.Row) { rows = append(rows, r) })
+	index.ReadFile(filepath.Join(dir, datadir.IndexFile), func(r index.Row) { rows = append(rows, r) })
 	if len(rows) != 1 {
 		t.Errorf("rows = %d, want the drained upload's row", len(rows))
 	}

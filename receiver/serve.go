@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"cis490/internal/config"
 	"cis490/internal/sdnotify"
 	"cis490/receiver/api"
+	"cis490/receiver/datadir"
 	"cis490/receiver/releases"
 	"cis490/receiver/store"
 )
@@ -85,7 +85,7 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 	// follow the number of stored episodes.
 	debug.FreeOSMemory()
 
-	attempts, err := api.OpenAttemptsLog(filepath.Join(dataDir, api.AttemptsFile), cfg.Server.AttemptsMaxBytes)
+	attempts, err := api.OpenAttemptsLog(datadir.New(dataDir), cfg.Server.AttemptsMaxBytes)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
 	"cis490/receiver/api"
+	"cis490/receiver/datadir"
 )
 
 func stallConfig(t *testing.T) config.Receiver {
@@ -52,7 +53,7 @@ func TestStalledBodyIsAbortedAndLeavesNothing(t *testing.T) {
 		t.Errorf("store/ holds %d files", len(ents))
 	}
 	var rows []api.Attempt
-	jsonl.ScanFile(filepath.Join(dir, api.AttemptsFile), func(l []byte) error {
+	jsonl.ScanFile(filepath.Join(dir, datadir.AttemptsFile), func(l []byte) error {
 		var a api.Attempt
 		json.Unmarshal(l, &a)
 		rows = append(rows, a)

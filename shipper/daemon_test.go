@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"cis490/internal/config"
+	"cis490/internal/queuedir"
 	"cis490/internal/sdnotify"
 	"cis490/internal/wire"
 	"cis490/shipper/queue"
@@ -95,7 +96,7 @@ func TestDaemonNotifyAndWatchdog(t *testing.T) {
 		name := map[bool]string{false: "path socket", true: "abstract socket"}[abstract]
 		t.Run(name, func(t *testing.T) {
 			sock := mustNotifySocket(t, abstract)
-			dirs := queue.Layout(t.TempDir())
+			dirs := queuedir.New(t.TempDir())
 			if err := dirs.Ensure(); err != nil {
 				t.Fatal(err)
 			}
@@ -235,7 +236,7 @@ func (w tlogWriter) Write(p []byte) (int, error) {
 }
 
 func TestDaemonStopMidUploadLeavesOnlyOutboxFiles(t *testing.T) {
-	dirs := queue.Layout(t.TempDir())
+	dirs := queuedir.New(t.TempDir())
 	if err := dirs.Ensure(); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"cis490/shipper/queue"
+	"cis490/internal/queuedir"
 )
 
 var (
@@ -196,8 +196,8 @@ func TestEndToEndWithRealReceiver(t *testing.T) {
 			t.Fatalf("exit %d, %v\n%s", code, m, stderr)
 		}
 		for id, want := range map[string]string{"ep-old": "commit-not-in-window", "ep-unstamped": "missing-commit"} {
-			var r queue.Reason
-			b, _ := os.ReadFile(filepath.Join(dataDir, "quarantine", id, queue.ReasonFile))
+			var r queuedir.Reason
+			b, _ := os.ReadFile(filepath.Join(dataDir, "quarantine", id, queuedir.ReasonFile))
 			if err := json.Unmarshal(b, &r); err != nil || r.Error != want || r.Remediation == "" || r.Receiver != recv.url {
 				t.Errorf("%s reason = %+v (%v)", id, r, err)
 			}

@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
-)
 
-// lockName is the daemon's lock file in data_dir (SPEC §13).
-const lockName = ".shipper.lock"
+	"cis490/internal/queuedir"
+)
 
 // errLocked reports that another shipper (daemon or --once) holds the lock.
 var errLocked = errors.New("another cis490-shipper is running on this data dir")
@@ -18,7 +16,7 @@ var errLocked = errors.New("another cis490-shipper is running on this data dir")
 // waiting. The lock dies with the process, so a killed daemon never leaves
 // it behind.
 func lockDataDir(dataDir string) (unlock func(), err error) {
-	path := filepath.Join(dataDir, lockName)
+	path := queuedir.New(dataDir).Lock()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"cis490/internal/queuedir"
 	"cis490/internal/transport"
 	"cis490/shipper/queue"
 )
@@ -13,7 +14,7 @@ import (
 // with its receiver client. On failure it returns the exit code, already
 // reported.
 func (c *cli) openQueue() (q *queue.Queue, client *transport.Client, unlock func(), code int, ok bool) {
-	dirs := queue.Layout(c.cfg.Paths.DataDir)
+	dirs := queuedir.New(c.cfg.Paths.DataDir)
 	if err := dirs.Ensure(); err != nil {
 		return nil, nil, nil, c.fail(exitFailure, "io", err), false
 	}

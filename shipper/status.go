@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"cis490/internal/queuedir"
 	"cis490/shipper/queue"
 )
 
@@ -17,7 +18,7 @@ func (c *cli) runStatus(args []string) int {
 	if code, ok := c.loadConfig(); !ok {
 		return code
 	}
-	st, err := queue.ReadStatus(queue.Layout(c.cfg.Paths.DataDir), time.Now())
+	st, err := queue.ReadStatus(queuedir.New(c.cfg.Paths.DataDir), time.Now())
 	if err != nil {
 		return c.fail(exitFailure, "io", err)
 	}

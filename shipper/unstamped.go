@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"cis490/internal/queuedir"
 	"cis490/shipper/queue"
 )
 
@@ -21,7 +22,7 @@ func (c *cli) runUnstamped(args []string) int {
 	if code, ok := c.loadConfig(); !ok {
 		return code
 	}
-	dirs := queue.Layout(c.cfg.Paths.DataDir)
+	dirs := queuedir.New(c.cfg.Paths.DataDir)
 	rep := queue.UnstampedReport{DryRun: *dryRun, Moved: []queue.Moved{}}
 	if _, err := os.Stat(dirs.Episodes); !errors.Is(err, fs.ErrNotExist) {
 		settle := time.Duration(c.cfg.Shipper.SettleS) * time.Second

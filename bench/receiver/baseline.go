@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"cis490/receiver/datadir"
 )
 
 // baselineChunk is the read size of every baseline handler, the same as the
@@ -96,8 +98,8 @@ type baseline struct {
 func newBaseline(dir string) (*baseline, error) {
 	b := &baseline{
 		writeDir:  filepath.Join(dir, writeDir),
-		serialTmp: filepath.Join(dir, serialDir, "tmp"),
-		serialDir: filepath.Join(dir, serialDir, "store"),
+		serialTmp: datadir.New(filepath.Join(dir, serialDir)).Tmp(),
+		serialDir: datadir.New(filepath.Join(dir, serialDir)).Store(),
 	}
 	b.bufs.New = func() any { p := make([]byte, baselineChunk); return &p }
 	for _, d := range []string{b.writeDir, b.serialTmp, b.serialDir} {
@@ -109,7 +111,7 @@ func newBaseline(dir string) (*baseline, error) {
 	if b.serialDirF, err = os.Open(b.serialDir); err != nil {
 		return nil, err
 	}
-	b.index, err = os.OpenFile(filepath.Join(dir, serialDir, "index.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	b.index, err = os.OpenFile(datadir.New(filepath.Join(dir, serialDir)).Index(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		b.serialDirF.Close()
 		return nil, err

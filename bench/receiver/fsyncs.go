@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"cis490/receiver/datadir"
 )
 
 // runFsyncs measures how fsyncs of the disk under dir scale with
@@ -32,7 +34,7 @@ func runFsyncs(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: receiverbench fsyncs --dir D [--pattern file|serial] [--par N] [--n N]")
 		return 2
 	}
-	store := filepath.Join(*dir, "store")
+	store := datadir.New(*dir).Store()
 	if err := os.MkdirAll(store, 0o750); err != nil {
 		fmt.Fprintln(stderr, "fsyncs:", err)
 		return 1
@@ -43,7 +45,7 @@ func runFsyncs(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer d.Close()
-	idx, err := os.OpenFile(filepath.Join(*dir, "index.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	idx, err := os.OpenFile(datadir.New(*dir).Index(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		fmt.Fprintln(stderr, "fsyncs:", err)
 		return 1

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"cis490/receiver/datadir"
 )
 
 // startupResult is the receiver's start-up over one data directory.
@@ -85,11 +87,11 @@ func populate(dir string, n int, logf func(string, ...any)) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	store := filepath.Join(dir, "store")
+	store := datadir.New(dir).Store()
 	if err := os.MkdirAll(store, 0o750); err != nil {
 		return err
 	}
-	idx, err := os.Create(filepath.Join(dir, "index.jsonl"))
+	idx, err := os.Create(datadir.New(dir).Index())
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"cis490/receiver/datadir"
 )
 
 // Targets of every configuration, in the order of the first repetition;
@@ -276,11 +278,11 @@ func (s *suite) clean(target string) {
 	var dirs []string
 	switch target {
 	case "receiver":
-		dirs = []string{filepath.Join(s.recvDir, "store"), filepath.Join(s.recvDir, "tmp")}
+		dirs = []string{datadir.New(s.recvDir).Store(), datadir.New(s.recvDir).Tmp()}
 	case "write":
 		dirs = []string{filepath.Join(s.baseDir, writeDir)}
 	case "serial":
-		dirs = []string{filepath.Join(s.baseDir, serialDir, "store"), filepath.Join(s.baseDir, serialDir, "tmp")}
+		dirs = []string{datadir.New(filepath.Join(s.baseDir, serialDir)).Store(), datadir.New(filepath.Join(s.baseDir, serialDir)).Tmp()}
 	}
 	for _, d := range dirs {
 		entries, _ := os.ReadDir(d)

@@ -1,5 +1,6 @@
 // Package index defines the row of index.jsonl, the receiver's append-only
-// record of stored episodes (SPEC §5.1), and reads it.
+// record of stored episodes (SPEC §5.1), and reads it. Where the file lives
+// is receiver/datadir's business.
 package index
 
 import (
@@ -9,9 +10,6 @@ import (
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
 )
-
-// File is the index's name inside the receiver's data directory.
-const File = "index.jsonl"
 
 // Sources of a row.
 const (

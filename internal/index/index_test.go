@@ -38,7 +38,7 @@ func TestParse(t *testing.T) {
 func TestReadFileSkipsTornAndReportsBadLines(t *testing.T) {
 	sha := strings.Repeat("0", 64)
 	content := `{"id":"a","sha256":"` + sha + `"}` + "\nnot json\n" + `{"id":"b","sha256":"` + sha + `"}` + "\n" + `{"id":"c","sha`
-	path := filepath.Join(t.TempDir(), File)
+	path := filepath.Join(t.TempDir(), "rows.jsonl")
 	os.WriteFile(path, []byte(content), 0o600)
 	var ids []string
 	problems, torn, err := ReadFile(path, func(r Row) { ids = append(ids, r.ID) })

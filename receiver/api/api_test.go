@@ -22,6 +22,7 @@ import (
 	"cis490/internal/index"
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 	"cis490/receiver/store"
 )
 
@@ -95,7 +96,7 @@ func newEnv(t *testing.T, mod func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	att, err := OpenAttemptsLog(filepath.Join(dir, AttemptsFile), 1<<20)
+	att, err := OpenAttemptsLog(datadir.New(dir), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func (e *env) rows() []index.Row {
 
 func (e *env) attempts() []Attempt {
 	var out []Attempt
-	_, err := jsonl.ScanFile(filepath.Join(e.dir, AttemptsFile), func(line []byte) error {
+	_, err := jsonl.ScanFile(filepath.Join(e.dir, datadir.AttemptsFile), func(line []byte) error {
 		var a Attempt
 		if err := json.Unmarshal(line, &a); err != nil {
 			e.t.Fatal(err)
@@ -166,7 +167,7 @@ func (e *env) attempts() []Attempt {
 
 func (e *env) assertNothingStored() {
 	e.t.Helper()
-	for _, d := range []string{store.StoreDir, store.TmpDir} {
+	for _, d := range []string{datadir.StoreDir, datadir.TmpDir} {
 		ents, err := os.ReadDir(filepath.Join(e.dir, d))
 		if err != nil {
 			e.t.Fatal(err)
@@ -492,7 +493,7 @@ func TestPathTricksStayInsideStore(t *testing.T) {
 		return nil
 	})
 	for _, f := range files {
-		if f != "/"+AttemptsFile && f != "/"+index.File {
+		if f != "/"+datadir.AttemptsFile && f != "/"+datadir.IndexFile {
 			t.Errorf("unexpected file %s", f)
 		}
 	}

@@ -7,11 +7,8 @@ import (
 
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 )
-
-// AttemptsFile is the attempts log's name in the data directory; the
-// rotated generation gets the suffix ".1".
-const AttemptsFile = "attempts.jsonl"
 
 // Attempt is one row of attempts.jsonl (SPEC §5.2).
 type Attempt struct {
@@ -30,13 +27,15 @@ type Attempt struct {
 // every upload a disk flush.
 type AttemptsLog struct {
 	path     string
+	rotated  string
 	maxBytes int64
 	mu       sync.Mutex
 	app      *jsonl.Appender
 }
 
-// OpenAttemptsLog opens (creating) the attempts log at path.
-func OpenAttemptsLog(path string, maxBytes int64) (*AttemptsLog, error) {
+// OpenAttemptsLog opens (creating) the attempts log of the data directory l.
+func OpenAttemptsLog(l datadir.Layout, maxBytes int64) (*AttemptsLog, error) {
+	path := l.Attempts()
 	if _, err := jsonl.RepairTorn(path); err != nil {
 		return nil, fmt.Errorf("attempts log: %w", err)
 	}
@@ -44,7 +43,7 @@ func OpenAttemptsLog(path string, maxBytes int64) (*AttemptsLog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &AttemptsLog{path: path, maxBytes: maxBytes, app: app}, nil
+	return &AttemptsLog{path: path, rotated: l.AttemptsRotated(), maxBytes: maxBytes, app: app}, nil
 }
 
 // Append writes one row, rotating first when the file is full.
@@ -63,7 +62,7 @@ func (l *AttemptsLog) rotate() error {
 	if err := l.app.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(l.path, l.path+".1"); err != nil {
+	if err := os.Rename(l.path, l.rotated); err != nil {
 		return fmt.Errorf("rotate %s: %w", l.path, err)
 	}
 	app, err := jsonl.OpenAppender(l.path)

@@ -3,15 +3,16 @@ package api
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"cis490/internal/jsonl"
+	"cis490/receiver/datadir"
 )
 
 func TestAttemptsLogRotates(t *testing.T) {
-	path := filepath.Join(t.TempDir(), AttemptsFile)
-	l, err := OpenAttemptsLog(path, 300)
+	dir := datadir.New(t.TempDir())
+	path := dir.Attempts()
+	l, err := OpenAttemptsLog(dir, 300)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +29,7 @@ func TestAttemptsLogRotates(t *testing.T) {
 		}
 		return n
 	}
-	cur, old := count(path), count(path+".1")
+	cur, old := count(path), count(dir.AttemptsRotated())
 	if cur == 0 || old == 0 {
 		t.Fatalf("current %d rows, rotated %d rows; want both non-empty", cur, old)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"cis490/internal/config"
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 )
 
 // TestSecurityEveryEndpointNeedsAToken sends every authenticated route a
@@ -63,7 +64,7 @@ func TestSecurityEveryEndpointNeedsAToken(t *testing.T) {
 					t.Errorf("the answer echoes the presented token: %s", w.Body)
 				}
 				e.assertNothingStored()
-				if _, err := os.Stat(filepath.Join(e.dir, HostHealthDir, "lab2.json")); err == nil {
+				if _, err := os.Stat(filepath.Join(e.dir, datadir.HostHealthDir, "lab2.json")); err == nil {
 					t.Error("a health report was stored")
 				}
 				if att := e.attempts(); len(att) != 0 {
@@ -196,7 +197,7 @@ func TestSecurityHostHealthBodyLimit(t *testing.T) {
 			if w.Code != tc.want {
 				t.Fatalf("status %d, want %d: %.200s", w.Code, tc.want, w.Body)
 			}
-			_, err := os.Stat(filepath.Join(e.dir, HostHealthDir, "lab2.json"))
+			_, err := os.Stat(filepath.Join(e.dir, datadir.HostHealthDir, "lab2.json"))
 			if stored := err == nil; stored != (tc.want == 200) {
 				t.Errorf("report stored = %v", stored)
 			}

@@ -14,7 +14,7 @@ import (
 
 	"cis490/internal/index"
 	"cis490/internal/wire"
-	"cis490/receiver/store"
+	"cis490/receiver/datadir"
 )
 
 // fuzzMethods are the methods a fuzzed request may use, picked by a byte.
@@ -104,7 +104,7 @@ func checkAnswer(t *testing.T, method, path string, w *httptest.ResponseRecorder
 func checkDataDir(t *testing.T, dir string) {
 	t.Helper()
 	stored := map[string]bool{}
-	if _, _, err := index.ReadFile(filepath.Join(dir, index.File), func(r index.Row) { stored[r.ID] = true }); err != nil {
+	if _, _, err := index.ReadFile(filepath.Join(dir, datadir.IndexFile), func(r index.Row) { stored[r.ID] = true }); err != nil {
 		t.Fatal(err)
 	}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -114,7 +114,7 @@ func checkDataDir(t *testing.T, dir string) {
 		rel, _ := filepath.Rel(dir, p)
 		if d.IsDir() {
 			switch rel {
-			case ".", store.StoreDir, store.TmpDir, HostHealthDir:
+			case ".", datadir.StoreDir, datadir.TmpDir, datadir.HostHealthDir:
 				return nil
 			}
 			t.Errorf("unexpected directory %q", rel)
@@ -123,15 +123,15 @@ func checkDataDir(t *testing.T, dir string) {
 		parent, name := filepath.Split(rel)
 		switch strings.TrimSuffix(parent, "/") {
 		case "":
-			if name != index.File && name != AttemptsFile && name != store.LockFile {
+			if name != datadir.IndexFile && name != datadir.AttemptsFile && name != datadir.LockFile {
 				t.Errorf("unexpected file %q", rel)
 			}
-		case store.StoreDir:
+		case datadir.StoreDir:
 			id, ok := strings.CutSuffix(name, wire.EpisodeSuffix)
 			if !ok || !wire.ValidID(id) || !stored[id] {
 				t.Errorf("store file %q has no valid id or no index row", rel)
 			}
-		case HostHealthDir:
+		case datadir.HostHealthDir:
 			host, ok := strings.CutSuffix(name, ".json")
 			if !ok || !wire.ValidHost(host) {
 				t.Errorf("host-health file %q is not a valid host's report", rel)

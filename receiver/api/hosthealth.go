@@ -15,9 +15,6 @@ import (
 	"cis490/internal/wire"
 )
 
-// HostHealthDir is where the latest report of each host lives.
-const HostHealthDir = "host-health"
-
 // maxHealthBytes bounds a host health report (SPEC §4.5).
 const maxHealthBytes = 1 << 20
 
@@ -63,11 +60,11 @@ func (h *Handler) putHostHealth(w http.ResponseWriter, r *http.Request) *wire.Er
 	if err != nil {
 		return internalError(err)
 	}
-	dir := filepath.Join(h.o.Store.Dir(), HostHealthDir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	l := h.o.Store.Layout()
+	if err := os.MkdirAll(l.HostHealth(), 0o750); err != nil {
 		return internalError(err)
 	}
-	if err := atomicio.WriteFile(filepath.Join(dir, host+".json"), append(rec, '\n'), 0o640); err != nil {
+	if err := atomicio.WriteFile(l.HostHealthFile(host), append(rec, '\n'), 0o640); err != nil {
 		return internalError(err)
 	}
 	h.log.Info("host health stored", "host", host, "bytes", len(trimmed))
@@ -81,7 +78,7 @@ func (h *Handler) getHostHealth(w http.ResponseWriter, r *http.Request) *wire.Er
 		h.m.unauthorized.Add(1)
 		return e
 	}
-	hosts, err := ReadHostHealth(filepath.Join(h.o.Store.Dir(), HostHealthDir))
+	hosts, err := ReadHostHealth(h.o.Store.Layout().HostHealth())
 	if err != nil {
 		return internalError(err)
 	}

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
 	"cis490/internal/jsonl"
+	"cis490/receiver/datadir"
 )
 
 // notifyTimeout bounds one run of notify_command (SPEC §10).
@@ -42,7 +42,7 @@ func record(ctx context.Context, o Options, found []finding) ([]Finding, error) 
 		return out, nil
 	}
 
-	path := filepath.Join(o.DataDir, AlertsFile)
+	path := datadir.New(o.DataDir).Alerts()
 	// A crash mid-append leaves a torn line that the next row would be glued to.
 	if _, err := jsonl.RepairTorn(path); err != nil {
 		return nil, fmt.Errorf("repair %s: %w", path, err)

@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 )
 
 func mustReadAlerts(tb testing.TB, dir string) []alertRow {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, AlertsFile))
+	b, err := os.ReadFile(filepath.Join(dir, datadir.AlertsFile))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func mustReadAlerts(tb testing.TB, dir string) []alertRow {
 
 func TestDedup(t *testing.T) {
 	dir := t.TempDir()
-	mustWriteRows(t, dir, IndexFile, stored("lab1", 3*time.Hour))
+	mustWriteRows(t, dir, datadir.IndexFile, stored("lab1", 3*time.Hour))
 	run := func(at time.Time) (Report, string) {
 		var warn bytes.Buffer
 		rep, err := Run(context.Background(), Options{DataDir: dir, Config: defaults(), Now: at, Warn: &warn})
@@ -84,7 +85,7 @@ func TestDedup(t *testing.T) {
 		}
 	})
 	t.Run("torn alerts line is repaired before appending", func(t *testing.T) {
-		f, err := os.OpenFile(filepath.Join(dir, AlertsFile), os.O_APPEND|os.O_WRONLY, 0)
+		f, err := os.OpenFile(filepath.Join(dir, datadir.AlertsFile), os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +121,7 @@ func TestNotify(t *testing.T) {
 				notifyTimeout = 200 * time.Millisecond
 				t.Cleanup(func() { notifyTimeout = old })
 			}
-			mustWriteRows(t, dir, AttemptsFile, unstampedTry("lab3", time.Minute, 201))
+			mustWriteRows(t, dir, datadir.AttemptsFile, unstampedTry("lab3", time.Minute, 201))
 			cfg := defaults()
 			cfg.NotifyCommand = tt.command
 			var log bytes.Buffer

@@ -26,15 +26,6 @@ const (
 	SymptomStaleHealth = "stale-health"
 )
 
-// Files of the receiver's data directory the check reads or appends to.
-const (
-	IndexFile       = "index.jsonl"
-	AttemptsFile    = "attempts.jsonl"
-	AttemptsRotated = "attempts.jsonl.1"
-	HealthDir       = "host-health"
-	AlertsFile      = "alerts.jsonl"
-)
-
 // BucketLayout formats the hour bucket that alerts are deduplicated by.
 const BucketLayout = "2006-01-02T15"
 

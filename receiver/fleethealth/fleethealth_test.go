@@ -15,6 +15,7 @@ import (
 	"cis490/internal/config"
 	"cis490/internal/index"
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 )
 
 var now = time.Date(2026, 11, 23, 14, 30, 0, 0, time.UTC)
@@ -65,7 +66,7 @@ func mustWrite(tb testing.TB, path, s string) {
 
 func mustHealth(tb testing.TB, dir, host string, ago time.Duration) {
 	tb.Helper()
-	mustWrite(tb, filepath.Join(dir, HealthDir, host+".json"),
+	mustWrite(tb, filepath.Join(dir, datadir.HostHealthDir, host+".json"),
 		`{"host":"`+host+`","received_at":"`+ts(ago)+`","report":{"overall":"ok"}}`)
 }
 
@@ -252,8 +253,8 @@ func TestSymptoms(t *testing.T) {
 			if cfg.SilentAfterS == 0 {
 				cfg = defaults()
 			}
-			mustWriteRows(t, dir, IndexFile, tt.index...)
-			mustWriteRows(t, dir, AttemptsFile, tt.attempts...)
+			mustWriteRows(t, dir, datadir.IndexFile, tt.index...)
+			mustWriteRows(t, dir, datadir.AttemptsFile, tt.attempts...)
 			for h, age := range tt.health {
 				mustHealth(t, dir, h, age)
 			}
@@ -274,9 +275,9 @@ func TestTails(t *testing.T) {
 		{
 			name: "torn last attempt line is skipped",
 			setup: func(t *testing.T, dir string) {
-				mustWriteRows(t, dir, IndexFile, stored("lab1", 2*time.Hour))
+				mustWriteRows(t, dir, datadir.IndexFile, stored("lab1", 2*time.Hour))
 				b, _ := json.Marshal(tried("lab1", time.Minute, 201, ""))
-				mustWrite(t, filepath.Join(dir, AttemptsFile), string(b)) // no newline: torn
+				mustWrite(t, filepath.Join(dir, datadir.AttemptsFile), string(b)) // no newline: torn
 			},
 			want: []string{"lab1 silent"},
 		},
@@ -284,23 +285,23 @@ func TestTails(t *testing.T) {
 			name: "torn last index line is skipped",
 			setup: func(t *testing.T, dir string) {
 				b, _ := json.Marshal(stored("lab1", 2*time.Hour))
-				mustWrite(t, filepath.Join(dir, IndexFile), string(b))
+				mustWrite(t, filepath.Join(dir, datadir.IndexFile), string(b))
 			},
 		},
 		{
 			name: "malformed lines are skipped",
 			setup: func(t *testing.T, dir string) {
-				mustWrite(t, filepath.Join(dir, IndexFile), "not json\n{\"id\":\"x\"}\n")
-				mustWrite(t, filepath.Join(dir, AttemptsFile), "{]\n")
+				mustWrite(t, filepath.Join(dir, datadir.IndexFile), "not json\n{\"id\":\"x\"}\n")
+				mustWrite(t, filepath.Join(dir, datadir.AttemptsFile), "{]\n")
 			},
 		},
 		{
 			name: "rotated attempts file is read when the current one is short",
 			setup: func(t *testing.T, dir string) {
-				mustWriteRows(t, dir, AttemptsRotated,
+				mustWriteRows(t, dir, datadir.AttemptsRotated,
 					tried("lab2", 40*time.Minute, 412, "commit-not-in-window"),
 					tried("lab2", 30*time.Minute, 412, "commit-not-in-window"))
-				mustWriteRows(t, dir, AttemptsFile, tried("lab2", 10*time.Minute, 412, "commit-not-in-window"))
+				mustWriteRows(t, dir, datadir.AttemptsFile, tried("lab2", 10*time.Minute, 412, "commit-not-in-window"))
 			},
 			want: []string{"lab2 fatal-only"},
 		},
@@ -308,21 +309,21 @@ func TestTails(t *testing.T) {
 			name: "rotated attempts file is not needed when the current one reaches back",
 			setup: func(t *testing.T, dir string) {
 				// An unstamped attempt in .1 would be visible if .1 were read.
-				mustWriteRows(t, dir, AttemptsRotated, unstampedTry("lab3", 20*time.Minute, 201))
-				mustWriteRows(t, dir, AttemptsFile,
+				mustWriteRows(t, dir, datadir.AttemptsRotated, unstampedTry("lab3", 20*time.Minute, 201))
+				mustWriteRows(t, dir, datadir.AttemptsFile,
 					tried("lab3", 3*time.Hour, 201, ""), tried("lab3", time.Minute, 201, ""))
 			},
 		},
 		{
 			name: "index read stops at the first row older than the window and slack",
 			setup: func(t *testing.T, dir string) {
-				mustWriteRows(t, dir, IndexFile, stored("lab1", time.Hour), stored("lab2", 30*24*time.Hour))
+				mustWriteRows(t, dir, datadir.IndexFile, stored("lab1", time.Hour), stored("lab2", 30*24*time.Hour))
 			},
 		},
 		{
 			name: "index rows out of order within the slack are still read",
 			setup: func(t *testing.T, dir string) {
-				mustWriteRows(t, dir, IndexFile, stored("lab1", time.Hour), stored("lab2", 24*time.Hour+2*time.Minute))
+				mustWriteRows(t, dir, datadir.IndexFile, stored("lab1", time.Hour), stored("lab2", 24*time.Hour+2*time.Minute))
 			},
 			want: []string{"lab1 silent"},
 		},
@@ -369,8 +370,8 @@ func FuzzTails(f *testing.F) {
 	f.Add([]byte("\n\n{"), []byte("{}\n[]\n\"x\"\n"))
 	f.Fuzz(func(t *testing.T, attempts, idx []byte) {
 		dir := t.TempDir()
-		mustWrite(t, filepath.Join(dir, AttemptsFile), string(attempts))
-		mustWrite(t, filepath.Join(dir, IndexFile), string(idx))
+		mustWrite(t, filepath.Join(dir, datadir.AttemptsFile), string(attempts))
+		mustWrite(t, filepath.Join(dir, datadir.IndexFile), string(idx))
 		found, err := evaluate(Options{DataDir: dir, Config: defaults(), Now: now})
 		if err != nil {
 			t.Fatalf("evaluate: %v", err)

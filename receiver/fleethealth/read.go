@@ -13,6 +13,7 @@ import (
 	"cis490/internal/index"
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 )
 
 // attempt is the part of an attempts.jsonl row (SPEC §5.2) the check uses.
@@ -63,7 +64,7 @@ func scanTail(path string, stop time.Time, visit func(line []byte) (time.Time, b
 // or after stop, newest first. Backfilled rows are skipped: their time is
 // when they were re-indexed, not an upload by the host.
 func readIndex(dataDir string, stop time.Time, fn func(host string, at time.Time)) error {
-	_, err := scanTail(filepath.Join(dataDir, IndexFile), stop, func(line []byte) (time.Time, bool) {
+	_, err := scanTail(datadir.New(dataDir).Index(), stop, func(line []byte) (time.Time, bool) {
 		r, ok := parseIndexFast(line)
 		if !ok && json.Unmarshal(line, &r) != nil {
 			return time.Time{}, false
@@ -98,11 +99,11 @@ func readAttempts(dataDir string, stop time.Time, fn func(a attempt, at time.Tim
 		}
 		return at, true
 	}
-	whole, err := scanTail(filepath.Join(dataDir, AttemptsFile), stop, visit)
+	whole, err := scanTail(datadir.New(dataDir).Attempts(), stop, visit)
 	if err != nil || !whole {
 		return err
 	}
-	_, err = scanTail(filepath.Join(dataDir, AttemptsRotated), stop, visit)
+	_, err = scanTail(datadir.New(dataDir).AttemptsRotated(), stop, visit)
 	return err
 }
 
@@ -110,7 +111,7 @@ func readAttempts(dataDir string, stop time.Time, fn func(a attempt, at time.Tim
 // symptom, with the time each was raised. It reads back to stop.
 func readAlerts(dataDir, bucket string, stop time.Time) (map[key]string, error) {
 	seen := make(map[key]string)
-	_, err := scanTail(filepath.Join(dataDir, AlertsFile), stop, func(line []byte) (time.Time, bool) {
+	_, err := scanTail(datadir.New(dataDir).Alerts(), stop, func(line []byte) (time.Time, bool) {
 		var a alertRow
 		if err := json.Unmarshal(line, &a); err != nil {
 			return time.Time{}, false
@@ -129,7 +130,7 @@ func readAlerts(dataDir, bucket string, stop time.Time) (map[key]string, error) 
 // readHealth returns the time of each host's last health report. A report
 // whose received_at cannot be read counts from the file's modification time.
 func readHealth(dataDir string) (map[string]time.Time, error) {
-	dir := filepath.Join(dataDir, HealthDir)
+	dir := datadir.New(dataDir).HostHealth()
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

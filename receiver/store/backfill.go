@@ -19,6 +19,7 @@ import (
 	"cis490/internal/index"
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 )
 
 // Backfill appends a row with source "backfill" for every store/ file that
@@ -28,11 +29,11 @@ import (
 func Backfill(dataDir string, dryRun bool, now func() time.Time) ([]index.Row, error) {
 	var app *jsonl.Appender
 	if !dryRun {
-		if _, err := jsonl.RepairTorn(filepath.Join(dataDir, index.File)); err != nil {
+		if _, err := jsonl.RepairTorn(datadir.New(dataDir).Index()); err != nil {
 			return nil, fmt.Errorf("backfill: %w", err)
 		}
 		var err error
-		if app, err = jsonl.OpenAppender(filepath.Join(dataDir, index.File)); err != nil {
+		if app, err = jsonl.OpenAppender(datadir.New(dataDir).Index()); err != nil {
 			return nil, fmt.Errorf("backfill: %w", err)
 		}
 		defer app.Close()
@@ -44,11 +45,11 @@ func backfill(dataDir string, app *jsonl.Appender, dryRun bool, now func() time.
 	if now == nil {
 		now = time.Now
 	}
-	indexed, err := indexedIDs(filepath.Join(dataDir, index.File))
+	indexed, err := indexedIDs(datadir.New(dataDir).Index())
 	if err != nil {
 		return nil, err
 	}
-	storeDir := filepath.Join(dataDir, StoreDir)
+	storeDir := datadir.New(dataDir).Store()
 	var rows []index.Row
 	err = eachStored(storeDir, func(id string) error {
 		if indexed.has(id) {

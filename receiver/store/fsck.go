@@ -8,6 +8,7 @@ import (
 
 	"cis490/internal/index"
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 )
 
 // Problem kinds reported by Fsck (SPEC §5.4).
@@ -45,7 +46,7 @@ func Fsck(dataDir string, verify bool) ([]Problem, error) {
 	}
 	rows := map[string]*entry{}
 	var order []string
-	bad, torn, err := index.ReadFile(filepath.Join(dataDir, index.File), func(r index.Row) {
+	bad, torn, err := index.ReadFile(datadir.New(dataDir).Index(), func(r index.Row) {
 		if e := rows[r.ID]; e != nil {
 			add(KindDuplicateRow, r.ID, "index has more than one row for %s", r.ID)
 			return
@@ -62,7 +63,7 @@ func Fsck(dataDir string, verify bool) ([]Problem, error) {
 	if torn {
 		add(KindTornLine, "", "index.jsonl ends with a torn line (the receiver truncates it at start-up)")
 	}
-	storeDir := filepath.Join(dataDir, StoreDir)
+	storeDir := datadir.New(dataDir).Store()
 	err = eachStored(storeDir, func(id string) error {
 		e := rows[id]
 		if e == nil {
@@ -97,7 +98,7 @@ func Fsck(dataDir string, verify bool) ([]Problem, error) {
 			add(KindRowWithoutFile, id, "index row for %s but no store/%s%s", id, id, wire.EpisodeSuffix)
 		}
 	}
-	tmps, err := os.ReadDir(filepath.Join(dataDir, TmpDir))
+	tmps, err := os.ReadDir(datadir.New(dataDir).Tmp())
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"cis490/internal/index"
+	"cis490/receiver/datadir"
 )
 
 func TestConcurrentIngestsEachReturnAfterTheirRow(t *testing.T) {
@@ -28,7 +29,7 @@ func TestConcurrentIngestsEachReturnAfterTheirRow(t *testing.T) {
 			}
 			// The row must already be in the index when Ingest returns.
 			found := false
-			index.ReadFile(filepath.Join(dir, index.File), func(r index.Row) { found = found || r.ID == id })
+			index.ReadFile(filepath.Join(dir, datadir.IndexFile), func(r index.Row) { found = found || r.ID == id })
 			if !found {
 				errs[i] = fmt.Errorf("%s: no row when Ingest returned", id)
 			}

@@ -3,8 +3,9 @@ package store
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
+
+	"cis490/receiver/datadir"
 )
 
 // Lock takes the data directory's exclusive lock, which a serving receiver
@@ -15,7 +16,7 @@ func Lock(dataDir string) (unlock func(), err error) {
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", dataDir, err)
 	}
-	path := filepath.Join(dataDir, LockFile)
+	path := datadir.New(dataDir).Lock()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)

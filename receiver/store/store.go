@@ -22,13 +22,7 @@ import (
 	"cis490/internal/index"
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
-)
-
-// Names inside the data directory.
-const (
-	StoreDir = "store"
-	TmpDir   = "tmp"
-	LockFile = ".receiver.lock"
+	"cis490/receiver/datadir"
 )
 
 // Errors callers branch on.
@@ -67,6 +61,7 @@ type Stored struct {
 // Store is an open data directory.
 type Store struct {
 	dir      string
+	layout   datadir.Layout
 	storeDir string
 	tmpDir   string
 	log      *slog.Logger
@@ -93,10 +88,12 @@ type Options struct {
 // index store files that have no row). The caller must hold the data
 // directory's lock (see Lock).
 func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
+	l := datadir.New(dataDir)
 	s := &Store{
 		dir:      dataDir,
-		storeDir: filepath.Join(dataDir, StoreDir),
-		tmpDir:   filepath.Join(dataDir, TmpDir),
+		layout:   l,
+		storeDir: l.Store(),
+		tmpDir:   l.Tmp(),
 		log:      opts.Logger,
 		now:      opts.Now,
 	}
@@ -156,13 +153,14 @@ func (s *Store) Close() error {
 // Dir returns the data directory.
 func (s *Store) Dir() string { return s.dir }
 
+// Layout returns the layout of the data directory.
+func (s *Store) Layout() datadir.Layout { return s.layout }
+
 // IndexPath returns the path of index.jsonl.
-func (s *Store) IndexPath() string { return filepath.Join(s.dir, index.File) }
+func (s *Store) IndexPath() string { return s.layout.Index() }
 
 // Path returns where the tarball of id lives once stored.
-func (s *Store) Path(id string) string {
-	return filepath.Join(s.storeDir, id+wire.EpisodeSuffix)
-}
+func (s *Store) Path(id string) string { return s.layout.Stored(id) }
 
 // LockID serialises every decision about one id: the duplicate checks, the
 // ingest and the index append happen under it, so concurrent PUTs of one id

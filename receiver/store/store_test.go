@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"cis490/internal/index"
+	"cis490/receiver/datadir"
 )
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
@@ -47,7 +48,7 @@ func mustOpen(t *testing.T, dir string) (*Store, RecoveryReport) {
 func readRows(t *testing.T, dir string) []index.Row {
 	t.Helper()
 	var rows []index.Row
-	_, torn, err := index.ReadFile(filepath.Join(dir, index.File), func(r index.Row) { rows = append(rows, r) })
+	_, torn, err := index.ReadFile(filepath.Join(dir, datadir.IndexFile), func(r index.Row) { rows = append(rows, r) })
 	if err != nil || torn {
 		t.Fatalf("read index: torn=%v err=%v", torn, err)
 	}
@@ -109,7 +110,7 @@ func TestIngestFailuresLeaveNothing(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
-			for _, d := range []string{StoreDir, TmpDir} {
+			for _, d := range []string{datadir.StoreDir, datadir.TmpDir} {
 				if ents, _ := os.ReadDir(filepath.Join(dir, d)); len(ents) != 0 {
 					t.Errorf("%s not empty", d)
 				}
@@ -132,11 +133,11 @@ func TestOpenRepairsCrashLeftovers(t *testing.T) {
 	// A crash between the rename and the append: a stored file without a
 	// row; one mid-append: a torn last line; one mid-upload: a temp file.
 	orphan := tarball(t, "orphan", `{"host_id":"lab7","code_version":{"commit":"`+strings.Repeat("B", 40)+`"}}`)
-	os.WriteFile(filepath.Join(dir, StoreDir, "orphan.tar.zst"), orphan, 0o640)
-	f, _ := os.OpenFile(filepath.Join(dir, index.File), os.O_APPEND|os.O_WRONLY, 0)
+	os.WriteFile(filepath.Join(dir, datadir.StoreDir, "orphan.tar.zst"), orphan, 0o640)
+	f, _ := os.OpenFile(filepath.Join(dir, datadir.IndexFile), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString(`{"id":"torn","sha256":"ab`)
 	f.Close()
-	os.WriteFile(filepath.Join(dir, TmpDir, "x.123.part"), []byte("partial"), 0o640)
+	os.WriteFile(filepath.Join(dir, datadir.TmpDir, "x.123.part"), []byte("partial"), 0o640)
 
 	s2, rep := mustOpen(t, dir)
 	if rep.TornBytes == 0 || rep.TmpRemoved != 1 || len(rep.Reindexed) != 1 {
@@ -152,7 +153,7 @@ func TestOpenRepairsCrashLeftovers(t *testing.T) {
 	if rows[1] != want {
 		t.Errorf("backfilled row = %+v\nwant %+v", rows[1], want)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(dir, TmpDir)); len(ents) != 0 {
+	if ents, _ := os.ReadDir(filepath.Join(dir, datadir.TmpDir)); len(ents) != 0 {
 		t.Error("tmp not emptied")
 	}
 	// The repaired index takes new rows on whole lines.
@@ -173,13 +174,13 @@ func TestBackfillIsIdempotentAndDryRunWritesNothing(t *testing.T) {
 	s, _ := mustOpen(t, dir)
 	s.Close()
 	tb := tarball(t, "ep9", `{"code_version":{"commit":"short"}}`)
-	os.WriteFile(filepath.Join(dir, StoreDir, "ep9.tar.zst"), tb, 0o640)
-	os.WriteFile(filepath.Join(dir, StoreDir, "junk.txt"), []byte("x"), 0o640)
+	os.WriteFile(filepath.Join(dir, datadir.StoreDir, "ep9.tar.zst"), tb, 0o640)
+	os.WriteFile(filepath.Join(dir, datadir.StoreDir, "junk.txt"), []byte("x"), 0o640)
 	rows, err := Backfill(dir, true, nil)
 	if err != nil || len(rows) != 1 {
 		t.Fatalf("dry run = %+v %v", rows, err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, index.File)); len(b) != 0 {
+	if b, _ := os.ReadFile(filepath.Join(dir, datadir.IndexFile)); len(b) != 0 {
 		t.Error("dry run wrote the index")
 	}
 	rows, err = Backfill(dir, false, nil)
@@ -216,13 +217,13 @@ func TestFsckFindsEveryKind(t *testing.T) {
 		}
 	}
 	s.Close()
-	os.Remove(filepath.Join(dir, StoreDir, "gone.tar.zst"))
-	os.WriteFile(filepath.Join(dir, StoreDir, "changed.tar.zst"), []byte("bytes of CHANGED"), 0o640)
-	os.WriteFile(filepath.Join(dir, StoreDir, "stray.tar.zst"), []byte("x"), 0o640)
-	os.WriteFile(filepath.Join(dir, TmpDir, "up.1.part"), []byte("x"), 0o640)
-	idx, _ := os.ReadFile(filepath.Join(dir, index.File))
+	os.Remove(filepath.Join(dir, datadir.StoreDir, "gone.tar.zst"))
+	os.WriteFile(filepath.Join(dir, datadir.StoreDir, "changed.tar.zst"), []byte("bytes of CHANGED"), 0o640)
+	os.WriteFile(filepath.Join(dir, datadir.StoreDir, "stray.tar.zst"), []byte("x"), 0o640)
+	os.WriteFile(filepath.Join(dir, datadir.TmpDir, "up.1.part"), []byte("x"), 0o640)
+	idx, _ := os.ReadFile(filepath.Join(dir, datadir.IndexFile))
 	first := strings.SplitAfter(string(idx), "\n")[0]
-	os.WriteFile(filepath.Join(dir, index.File), []byte(string(idx)+first+"not json\n"+`{"id":"t`), 0o640)
+	os.WriteFile(filepath.Join(dir, datadir.IndexFile), []byte(string(idx)+first+"not json\n"+`{"id":"t`), 0o640)
 
 	kinds := func(verify bool) map[string]int {
 		problems, err := Fsck(dir, verify)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"cis490/receiver/datadir"
 )
 
 func TestIngestWithNamedAndUnnamedTempFiles(t *testing.T) {
@@ -41,10 +43,10 @@ func TestIngestWithNamedAndUnnamedTempFiles(t *testing.T) {
 			if _, err := s.Ingest("ep2", bytes.NewReader(body[:10]), int64(len(body)), sha, Meta{}, nil); !errors.Is(err, ErrAborted) {
 				t.Errorf("short ingest = %v, want ErrAborted", err)
 			}
-			if ents, _ := os.ReadDir(filepath.Join(dir, TmpDir)); len(ents) != 0 {
+			if ents, _ := os.ReadDir(filepath.Join(dir, datadir.TmpDir)); len(ents) != 0 {
 				t.Errorf("tmp/ holds %d entries", len(ents))
 			}
-			if ents, _ := os.ReadDir(filepath.Join(dir, StoreDir)); len(ents) != 1 {
+			if ents, _ := os.ReadDir(filepath.Join(dir, datadir.StoreDir)); len(ents) != 1 {
 				t.Errorf("store/ holds %d entries, want 1", len(ents))
 			}
 			if got := len(readRows(t, dir)); got != 1 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"cis490/internal/queuedir"
 	"cis490/internal/wire"
 )
 
@@ -31,7 +32,7 @@ func TestCatalogueRefusedEpisodeIsSentOnce(t *testing.T) {
 			if got := f.putOrder(); got != "ep-1" {
 				t.Errorf("PUTs = %q over four passes, want one", got)
 			}
-			if !exists(filepath.Join(q.Dirs.Quarantine, "ep-1", ReasonFile)) {
+			if !exists(filepath.Join(q.Dirs.Quarantine, "ep-1", queuedir.ReasonFile)) {
 				t.Error("not quarantined with a reason")
 			}
 			if ents, _ := os.ReadDir(q.Dirs.Outbox); len(ents) != 0 {
@@ -46,7 +47,7 @@ func TestCatalogueRefusedEpisodeIsSentOnce(t *testing.T) {
 // the first upload starts.
 type movingUploader struct {
 	Uploader
-	d    Dirs
+	d    queuedir.Layout
 	move string
 	t    *testing.T
 }
@@ -86,7 +87,7 @@ func TestCatalogueEpisodeMovedAwayDuringAPass(t *testing.T) {
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("an error was logged:\n%s", logs)
 	}
-	if !exists(filepath.Join(q.Dirs.Quarantine, "ep-2", "meta.json")) || exists(filepath.Join(q.Dirs.Quarantine, "ep-2", ReasonFile)) {
+	if !exists(filepath.Join(q.Dirs.Quarantine, "ep-2", "meta.json")) || exists(filepath.Join(q.Dirs.Quarantine, "ep-2", queuedir.ReasonFile)) {
 		t.Error("the moved episode was touched")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"cis490/internal/config"
+	"cis490/internal/queuedir"
 	"cis490/internal/transport"
 	"cis490/internal/wire"
 )
@@ -28,7 +29,7 @@ const stamped = `{"code_version":{"commit":"0123456789abcdef0123456789abcdef0123
 
 // mustEpisode writes episodes/<id> with meta (skipped when "") and one data
 // file, every mtime set to at.
-func mustEpisode(tb testing.TB, d Dirs, id, meta string, at time.Time) {
+func mustEpisode(tb testing.TB, d queuedir.Layout, id, meta string, at time.Time) {
 	tb.Helper()
 	dir := filepath.Join(d.Episodes, id)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -52,9 +53,9 @@ func mustEpisode(tb testing.TB, d Dirs, id, meta string, at time.Time) {
 	}
 }
 
-func mustDirs(tb testing.TB) Dirs {
+func mustDirs(tb testing.TB) queuedir.Layout {
 	tb.Helper()
-	d := Layout(tb.TempDir())
+	d := queuedir.New(tb.TempDir())
 	if err := d.Ensure(); err != nil {
 		tb.Fatal(err)
 	}
@@ -210,13 +211,13 @@ func mustQueue(tb testing.TB, f *fakeReceiver) (*Queue, *syncBuffer) {
 	}, logs
 }
 
-func readReason(tb testing.TB, dir string) Reason {
+func readReason(tb testing.TB, dir string) queuedir.Reason {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, ReasonFile))
+	b, err := os.ReadFile(filepath.Join(dir, queuedir.ReasonFile))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var r Reason
+	var r queuedir.Reason
 	if err := json.Unmarshal(b, &r); err != nil {
 		tb.Fatal(err)
 	}

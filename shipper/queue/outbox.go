@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"cis490/internal/queuedir"
 	"cis490/internal/wire"
 	"cis490/shipper/pack"
 )
@@ -68,7 +69,7 @@ func (q *Queue) cleanup(ctx context.Context) {
 	q.lastCleanup = now
 	if k := q.Cfg.QuarantineKeepDays; k > 0 {
 		q.expire(ctx, q.Dirs.Quarantine, now.Add(-time.Duration(k)*day), func(dir string, fi fs.FileInfo) time.Time {
-			if at, err := readReasonAt(dir); err == nil {
+			if at, err := queuedir.QuarantinedAt(dir); err == nil {
 				return at
 			}
 			return fi.ModTime()

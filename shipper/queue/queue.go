@@ -1,3 +1,10 @@
+// Package queue is the shipper's episode queue on a lab host (SPEC §3, §8):
+// it finds ready episodes under data_dir, packs and uploads them one at a
+// time, oldest first, and retires each to shipped/ or quarantine/ by the
+// receiver's answer. Every move is a rename within data_dir, so an episode
+// directory is always in exactly one of episodes/, shipped/, quarantine/.
+// The names of those directories and of the reason file are
+// internal/queuedir's.
 package queue
 
 import (
@@ -11,6 +18,7 @@ import (
 	"time"
 
 	"cis490/internal/config"
+	"cis490/internal/queuedir"
 	"cis490/internal/transport"
 	"cis490/internal/wire"
 	"cis490/shipper/pack"
@@ -30,7 +38,7 @@ type PackFunc func(ctx context.Context, id string, progress func(n int64)) (path
 // Queue ships the episodes of one data_dir. Its fields are set before the
 // first Pass; a Queue is used by one goroutine.
 type Queue struct {
-	Dirs Dirs
+	Dirs queuedir.Layout
 	Cfg  config.Shipper
 	Up   Uploader
 	Log  *slog.Logger
@@ -186,7 +194,7 @@ func (q *Queue) Pass(ctx context.Context) (Result, error) {
 
 // quarantineLocal quarantines an episode for a local reason (status 0).
 func (q *Queue) quarantineLocal(name, reason, detail string, res *Result) {
-	dest, err := quarantine(q.Dirs, name, Reason{Error: reason, Detail: detail, At: wire.FormatTime(q.now())})
+	dest, err := quarantine(q.Dirs, name, queuedir.Reason{Error: reason, Detail: detail, At: wire.FormatTime(q.now())})
 	if err != nil {
 		if !errors.Is(err, ErrVanished) {
 			q.log().Error("quarantine failed", "id", name, "error", err)
@@ -286,7 +294,7 @@ func detail(err error) string {
 func (q *Queue) reject(id string, err error, res *Result) {
 	var we *wire.Error
 	errors.As(err, &we)
-	r := Reason{
+	r := queuedir.Reason{
 		Status:      we.Status,
 		Error:       we.Code,
 		Detail:      we.Detail,
@@ -353,7 +361,7 @@ func (q *Queue) markStuck(id string) {
 // packOnce returns a tarball for id: the one this process packed earlier if
 // it is untouched, else a fresh pack.
 func (q *Queue) packOnce(ctx context.Context, id string) (string, pack.Result, error) {
-	path := filepath.Join(q.Dirs.Outbox, id+wire.EpisodeSuffix)
+	path := q.Dirs.Tarball(id)
 	if p, ok := q.packed[id]; ok {
 		if fi, err := os.Stat(path); err == nil && fi.Size() == p.size && fi.ModTime().Equal(p.mtime) {
 			return path, p.res, nil

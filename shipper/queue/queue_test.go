@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"cis490/internal/queuedir"
 	"cis490/internal/wire"
 )
 
@@ -19,7 +20,7 @@ func TestAnswerTable(t *testing.T) {
 		wantIn         string // shipped, quarantine or episodes
 		wantResult     Result
 		wantLog        string
-		wantReason     Reason // for quarantine
+		wantReason     queuedir.Reason // for quarantine
 		wantRetryIn    time.Duration
 		wantShipsAfter bool // a second pass with a healthy receiver ships it
 	}{
@@ -42,7 +43,7 @@ func TestAnswerTable(t *testing.T) {
 			wantIn:     "quarantine",
 			wantResult: Result{Quarantined: 1},
 			wantLog:    `level=ERROR msg="ship rejected" id=ep-1 status=412 error=commit-not-in-window detail="too old" remediation="cd /opt/cis490 && sudo -u cis490 git pull origin main\nsudo systemctl restart x"`,
-			wantReason: Reason{Status: 412, Error: "commit-not-in-window", Detail: "too old", Remediation: remedy},
+			wantReason: queuedir.Reason{Status: 412, Error: "commit-not-in-window", Detail: "too old", Remediation: remedy},
 		},
 		{
 			name:       "400 quarantines",
@@ -50,7 +51,7 @@ func TestAnswerTable(t *testing.T) {
 			wantIn:     "quarantine",
 			wantResult: Result{Quarantined: 1},
 			wantLog:    `msg="ship rejected" id=ep-1 status=400 error=missing-commit`,
-			wantReason: Reason{Status: 400, Error: "missing-commit", Detail: "no commit", Remediation: "stamp it"},
+			wantReason: queuedir.Reason{Status: 400, Error: "missing-commit", Detail: "no commit", Remediation: "stamp it"},
 		},
 		{
 			name:           "503 keeps and honours Retry-After",
@@ -274,7 +275,7 @@ func TestFinishInterruptedQuarantine(t *testing.T) {
 	f := newFakeReceiver(t)
 	q, _ := mustQueue(t, f)
 	mustEpisode(t, q.Dirs, "ep-1", stamped, past)
-	os.WriteFile(filepath.Join(q.Dirs.Episodes, "ep-1", ReasonFile), []byte(`{"status":412,"error":"commit-not-in-window","at":"2026-01-01T00:00:00.000Z"}`), 0o644)
+	os.WriteFile(filepath.Join(q.Dirs.Episodes, "ep-1", queuedir.ReasonFile), []byte(`{"status":412,"error":"commit-not-in-window","at":"2026-01-01T00:00:00.000Z"}`), 0o644)
 	os.WriteFile(filepath.Join(q.Dirs.Outbox, "ep-1.tar.zst"), []byte("x"), 0o644)
 	res, err := q.Pass(context.Background())
 	if err != nil {
@@ -283,7 +284,7 @@ func TestFinishInterruptedQuarantine(t *testing.T) {
 	if res.Quarantined != 1 || f.putOrder() != "" {
 		t.Errorf("result %+v, PUTs %q", res, f.putOrder())
 	}
-	if !exists(filepath.Join(q.Dirs.Quarantine, "ep-1", ReasonFile)) || exists(filepath.Join(q.Dirs.Episodes, "ep-1")) {
+	if !exists(filepath.Join(q.Dirs.Quarantine, "ep-1", queuedir.ReasonFile)) || exists(filepath.Join(q.Dirs.Episodes, "ep-1")) {
 		t.Error("quarantine not finished")
 	}
 	if got := names(t, q.Dirs.Outbox); got != "" {

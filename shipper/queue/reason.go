@@ -8,15 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
-	"cis490/internal/atomicio"
+	"cis490/internal/queuedir"
 	"cis490/internal/wire"
 )
-
-// ReasonFile is the name of the file inside a quarantined episode that says
-// why it is there (SPEC §8, §13).
-const ReasonFile = "quarantine_reason.json"
 
 // Local quarantine reasons (SPEC §13); receiver refusals use the receiver's
 // error code instead.
@@ -27,33 +22,18 @@ const (
 	ReasonUnstamped   = "unstamped"
 )
 
-// Reason is the content of quarantine_reason.json. Status is 0 for a local
-// decision; Receiver is the receiver's URL, or "" for a local decision.
-type Reason struct {
-	Status      int    `json:"status"`
-	Error       string `json:"error"`
-	Detail      string `json:"detail"`
-	Remediation string `json:"remediation"`
-	At          string `json:"at"`
-	Receiver    string `json:"receiver"`
-}
-
 // quarantine moves episodes/<name> to quarantine/<name> (or a free name) with
 // its reason. The reason is written inside the episode first and the
 // directory renamed second: a crash in between leaves an episode holding a
 // reason file in episodes/, which the next pass (finishQuarantine) moves on.
 // Writing after the rename instead could leave a quarantine entry without a
 // reason, which retention could not date.
-func quarantine(d Dirs, name string, r Reason) (string, error) {
-	src := filepath.Join(d.Episodes, name)
-	b, err := json.Marshal(r)
-	if err != nil {
-		return "", err
-	}
+func quarantine(d queuedir.Layout, name string, r queuedir.Reason) (string, error) {
+	src := d.Episode(name)
 	if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("quarantine %s: %w", name, ErrVanished)
 	}
-	if err := atomicio.WriteFile(filepath.Join(src, ReasonFile), append(b, '\n'), 0o644); err != nil {
+	if err := queuedir.WriteReason(src, r); err != nil {
 		if _, serr := os.Lstat(src); errors.Is(serr, fs.ErrNotExist) {
 			return "", fmt.Errorf("quarantine %s: %w", name, ErrVanished)
 		}
@@ -69,14 +49,14 @@ func quarantine(d Dirs, name string, r Reason) (string, error) {
 
 // halfQuarantined reports whether episodes/<name> already holds a reason
 // file: a quarantine interrupted between its two steps.
-func halfQuarantined(d Dirs, name string) bool {
-	_, err := os.Lstat(filepath.Join(d.Episodes, name, ReasonFile))
+func halfQuarantined(d queuedir.Layout, name string) bool {
+	_, err := os.Lstat(queuedir.ReasonPath(d.Episode(name)))
 	return err == nil
 }
 
 // finishQuarantine completes an interrupted quarantine of episodes/<name>.
-func finishQuarantine(d Dirs, name string) (string, error) {
-	dest, err := moveFree(filepath.Join(d.Episodes, name), d.Quarantine, name)
+func finishQuarantine(d queuedir.Layout, name string) (string, error) {
+	dest, err := moveFree(d.Episode(name), d.Quarantine, name)
 	if err != nil {
 		return "", fmt.Errorf("quarantine %s: %w", name, err)
 	}
@@ -86,21 +66,8 @@ func finishQuarantine(d Dirs, name string) (string, error) {
 
 // removeTarball deletes outbox/<id>.tar.zst, keeping the outbox invariant
 // after the episode left episodes/.
-func removeTarball(d Dirs, id string) {
-	os.Remove(filepath.Join(d.Outbox, id+wire.EpisodeSuffix))
-}
-
-// readReasonAt returns the "at" time of a quarantine entry's reason file.
-func readReasonAt(dir string) (time.Time, error) {
-	b, err := os.ReadFile(filepath.Join(dir, ReasonFile))
-	if err != nil {
-		return time.Time{}, err
-	}
-	var r Reason
-	if err := json.Unmarshal(b, &r); err != nil {
-		return time.Time{}, fmt.Errorf("%s: %w", ReasonFile, err)
-	}
-	return wire.ParseTime(r.At)
+func removeTarball(d queuedir.Layout, id string) {
+	os.Remove(d.Tarball(id))
 }
 
 // maxMetaBytes bounds how much of a meta.json is read.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"cis490/internal/queuedir"
 	"cis490/internal/wire"
 )
 
@@ -23,7 +24,7 @@ func TestRetention(t *testing.T) {
 	mkQ := func(name string, at time.Time) {
 		dir := filepath.Join(q.Dirs.Quarantine, name)
 		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, ReasonFile), []byte(`{"status":412,"at":"`+wire.FormatTime(at)+`"}`), 0o644)
+		os.WriteFile(filepath.Join(dir, queuedir.ReasonFile), []byte(`{"status":412,"at":"`+wire.FormatTime(at)+`"}`), 0o644)
 		// The directory's own mtime says young: "at" must win.
 		os.Chtimes(dir, now, now)
 	}

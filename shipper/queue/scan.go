@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"cis490/internal/queuedir"
 	"cis490/internal/wire"
 )
 
@@ -32,7 +33,7 @@ type listing struct {
 // list reads episodes/: names starting with "." are staging areas and
 // ignored, as are plain files. Ordering is by meta.json mtime, then id
 // (SPEC §13).
-func list(d Dirs) (listing, error) {
+func list(d queuedir.Layout) (listing, error) {
 	var l listing
 	ents, err := os.ReadDir(d.Episodes)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"cis490/internal/census"
+	"cis490/internal/queuedir"
 )
 
 // Status is the local queue summary of `cis490-shipper status` (SPEC §13).
@@ -19,7 +20,7 @@ type Status struct {
 // as empty. Pending is every episode not yet shipped, ready or still being
 // written; its age runs from meta.json's mtime, or from the directory's
 // while meta.json is not written yet.
-func ReadStatus(d Dirs, now time.Time) (Status, error) {
+func ReadStatus(d queuedir.Layout, now time.Time) (Status, error) {
 	var s Status
 	eps, err := census.CountEpisodes(d.Episodes)
 	if err != nil {

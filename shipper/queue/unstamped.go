@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"cis490/internal/queuedir"
 	"cis490/internal/wire"
 )
 
@@ -33,7 +34,7 @@ type UnstampedReport struct {
 // mid-pack as gone. An episode without meta.json that was modified within
 // settle is still being written and is kept. Directories whose names are
 // not episode ids are left to the daemon's bad-id handling.
-func QuarantineUnstamped(d Dirs, dryRun bool, now time.Time, settle time.Duration, log *slog.Logger) (UnstampedReport, error) {
+func QuarantineUnstamped(d queuedir.Layout, dryRun bool, now time.Time, settle time.Duration, log *slog.Logger) (UnstampedReport, error) {
 	rep := UnstampedReport{DryRun: dryRun, Moved: []Moved{}}
 	ents, err := os.ReadDir(d.Episodes)
 	if err != nil {
@@ -76,7 +77,7 @@ func QuarantineUnstamped(d Dirs, dryRun bool, now time.Time, settle time.Duratio
 			continue
 		}
 		if !dryRun {
-			dest, err := quarantine(d, name, Reason{Error: reason, Detail: detail, At: wire.FormatTime(now)})
+			dest, err := quarantine(d, name, queuedir.Reason{Error: reason, Detail: detail, At: wire.FormatTime(now)})
 			if errors.Is(err, ErrVanished) {
 				continue // shipped or moved meanwhile
 			}

@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"cis490/internal/queuedir"
 )
 
 func TestQuarantineUnstamped(t *testing.T) {
 	now := time.Now()
-	setup := func(t *testing.T) Dirs {
+	setup := func(t *testing.T) queuedir.Layout {
 		d := mustDirs(t)
 		mustEpisode(t, d, "stamped", stamped, past)
 		mustEpisode(t, d, "unstamped", `{"code_version":{}}`, past)
@@ -119,7 +121,7 @@ func TestReadStatus(t *testing.T) {
 	if want := (Status{Pending: 3, OldestPendingAgeS: 120, Outbox: 1, Quarantined: 1, Shipped: 2}); got != want {
 		t.Errorf("status = %+v, want %+v", got, want)
 	}
-	empty, err := ReadStatus(Layout(filepath.Join(t.TempDir(), "none")), now)
+	empty, err := ReadStatus(queuedir.New(filepath.Join(t.TempDir(), "none")), now)
 	if err != nil || empty != (Status{}) {
 		t.Errorf("missing data dir: %+v, %v", empty, err)
 	}

@@ -12,11 +12,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"cis490/internal/index"
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 )
 
 func main() {
@@ -41,7 +41,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(*dir, "host-health"), 0o755); err != nil {
+	if err := os.MkdirAll(datadir.New(*dir).HostHealth(), 0o755); err != nil {
 		return err
 	}
 	span := time.Duration(*days) * 24 * time.Hour
@@ -51,7 +51,7 @@ func run() error {
 	// lab00 stopped uploading two hours ago: it turns silent.
 	silent := func(h string, at time.Time) bool { return h == "lab00" && now.Sub(at) < 2*time.Hour }
 
-	err = writeLines(filepath.Join(*dir, "index.jsonl"), *nIndex, func(i int) any {
+	err = writeLines(datadir.New(*dir).Index(), *nIndex, func(i int) any {
 		at := now.Add(-span + span/time.Duration(*nIndex)*time.Duration(i))
 		h := host(i)
 		if silent(h, at) {
@@ -74,7 +74,7 @@ func run() error {
 		Commit string `json:"commit"`
 		Bytes  int64  `json:"bytes"`
 	}
-	err = writeLines(filepath.Join(*dir, "attempts.jsonl"), *nAttempts, func(i int) any {
+	err = writeLines(datadir.New(*dir).Attempts(), *nAttempts, func(i int) any {
 		at := now.Add(-span + span/time.Duration(*nAttempts)*time.Duration(i))
 		a := attempt{TS: wire.FormatTime(at), Host: host(i), ID: fmt.Sprintf("ep-%08d", i),
 			Status: 201, Commit: commit, Bytes: 12345678}
@@ -101,7 +101,7 @@ func run() error {
 		}
 		b, _ := json.Marshal(map[string]any{"host": host(i), "received_at": wire.FormatTime(now.Add(-age)),
 			"report": map[string]any{"schema": 1, "overall": "ok"}})
-		if err := os.WriteFile(filepath.Join(*dir, "host-health", host(i)+".json"), b, 0o644); err != nil {
+		if err := os.WriteFile(datadir.New(*dir).HostHealthFile(host(i)), b, 0o644); err != nil {
 			return err
 		}
 	}

@@ -1,8 +1,3 @@
-// Package queue is the shipper's episode queue on a lab host (SPEC §3, §8):
-// it finds ready episodes under data_dir, packs and uploads them one at a
-// time, oldest first, and retires each to shipped/ or quarantine/ by the
-// receiver's answer. Every move is a rename within data_dir, so an episode
-// directory is always in exactly one of episodes/, shipped/, quarantine/.
 package queue
 
 import (
@@ -15,36 +10,6 @@ import (
 
 	"cis490/internal/atomicio"
 )
-
-// Dirs names the shipper's directories under data_dir (SPEC §3).
-type Dirs struct {
-	Root       string
-	Episodes   string
-	Outbox     string
-	Shipped    string
-	Quarantine string
-}
-
-// Layout returns the directories under dataDir.
-func Layout(dataDir string) Dirs {
-	return Dirs{
-		Root:       dataDir,
-		Episodes:   filepath.Join(dataDir, "episodes"),
-		Outbox:     filepath.Join(dataDir, "outbox"),
-		Shipped:    filepath.Join(dataDir, "shipped"),
-		Quarantine: filepath.Join(dataDir, "quarantine"),
-	}
-}
-
-// Ensure creates any missing directory of the layout.
-func (d Dirs) Ensure() error {
-	for _, p := range []string{d.Episodes, d.Outbox, d.Shipped, d.Quarantine} {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return fmt.Errorf("data dir: %w", err)
-		}
-	}
-	return nil
-}
 
 // ErrVanished reports that an episode directory disappeared before it could
 // be moved: another process (quarantine-unstamped, an operator) moved it.

@@ -1,0 +1,73 @@
+// Package datadir owns the layout of the receiver's data directory (SPEC
+// §5): the one place the names of its files and directories are spelled.
+// Every package that reads or writes there (store, api, fleethealth, the
+// receiver's commands) asks a Layout for the path instead of joining names of
+// its own; a house test keeps the names out of every other package.
+//
+// To add an entry: a name constant, a method returning its path, and a line
+// in Entries.
+package datadir
+
+import (
+	"path/filepath"
+
+	"cis490/internal/wire"
+)
+
+// Names of the entries at the top of the data directory.
+const (
+	IndexFile       = "index.jsonl"       // one row per stored episode, append-only (SPEC §5.1)
+	AttemptsFile    = "attempts.jsonl"    // one row per episode PUT attempt (SPEC §5.2)
+	AttemptsRotated = AttemptsFile + ".1" // the previous generation of the attempts log
+	AlertsFile      = "alerts.jsonl"      // fleet-health alerts, append-only (SPEC §10)
+	StoreDir        = "store"             // store/<id>.tar.zst, the stored episodes
+	TmpDir          = "tmp"               // uploads being received
+	HostHealthDir   = "host-health"       // host-health/<host>.json, the latest report per host
+	LockFile        = ".receiver.lock"    // held by a serving receiver and by index-backfill
+)
+
+// Entries lists every name the receiver may create at the top of its data
+// directory; anything else there was put by someone else.
+var Entries = []string{IndexFile, AttemptsFile, AttemptsRotated, AlertsFile, StoreDir, TmpDir, HostHealthDir, LockFile}
+
+// Layout is a receiver data directory.
+type Layout struct {
+	Root string // the data directory itself ([server] data_dir)
+}
+
+// New returns the layout of the data directory root.
+func New(root string) Layout { return Layout{Root: root} }
+
+func (l Layout) join(name ...string) string {
+	return filepath.Join(append([]string{l.Root}, name...)...)
+}
+
+// Index is the path of index.jsonl.
+func (l Layout) Index() string { return l.join(IndexFile) }
+
+// Attempts is the path of attempts.jsonl.
+func (l Layout) Attempts() string { return l.join(AttemptsFile) }
+
+// AttemptsRotated is the path of the attempts log's previous generation.
+func (l Layout) AttemptsRotated() string { return l.join(AttemptsRotated) }
+
+// Alerts is the path of alerts.jsonl.
+func (l Layout) Alerts() string { return l.join(AlertsFile) }
+
+// Store is the directory of stored episodes.
+func (l Layout) Store() string { return l.join(StoreDir) }
+
+// Stored is the path of the stored tarball of episode id.
+func (l Layout) Stored(id string) string { return l.join(StoreDir, id+wire.EpisodeSuffix) }
+
+// Tmp is the directory of uploads being received.
+func (l Layout) Tmp() string { return l.join(TmpDir) }
+
+// HostHealth is the directory of the hosts' latest health reports.
+func (l Layout) HostHealth() string { return l.join(HostHealthDir) }
+
+// HostHealthFile is the path of host's latest health report.
+func (l Layout) HostHealthFile(host string) string { return l.join(HostHealthDir, host+".json") }
+
+// Lock is the path of the data directory's lock file.
+func (l Layout) Lock() string { return l.join(LockFile) }
