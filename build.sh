@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build.sh: release builds and the project's one test command.
 #   ./build.sh          build $DIST/cis490-<version>-linux-{amd64,arm64}.tar.gz (DIST=dist)
-#   ./build.sh test     every check CI runs: formatting, vet, staticcheck, tests, static
+#   ./build.sh test     every check CI runs: formatting, go mod tidy, vet, staticcheck, tests, static
 #                       binaries, then the deployment checks in test/deploy/checks.sh
 # Releases are reproducible: two builds of one commit give identical tarballs.
 set -euo pipefail
@@ -76,6 +76,8 @@ cmd_test() {
   # shellcheck disable=SC2046 # one argument per file
   unformatted=$(gofmt -l $(git ls-files '*.go'))
   if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; return 1; fi
+  echo "== go mod tidy"
+  if ! go mod tidy -diff; then echo "go.mod or go.sum is not tidy: run go mod tidy" >&2; return 1; fi
   echo "== go vet"
   go vet ./...
   echo "== staticcheck"

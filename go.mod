@@ -2,4 +2,4 @@ module cis490
 
 go 1.26.8
 
-require github.com/klauspost/compress v1.20.3 // indirect
+require github.com/klauspost/compress v1.20.3
