@@ -24,11 +24,14 @@ const (
 	TmpDir          = "tmp"               // uploads being received
 	HostHealthDir   = "host-health"       // host-health/<host>.json, the latest report per host
 	LockFile        = ".receiver.lock"    // held by a serving receiver and by index-backfill
+	HostsDir        = "hosts"             // the host registry (SPEC §14), owned by receiver/registry
+	ReleasesDir     = "releases"          // published releases (SPEC §15), owned by receiver/releases
 )
 
 // Entries lists every name the receiver may create at the top of its data
 // directory; anything else there was put by someone else.
-var Entries = []string{IndexFile, AttemptsFile, AttemptsRotated, AlertsFile, StoreDir, TmpDir, HostHealthDir, LockFile}
+var Entries = []string{IndexFile, AttemptsFile, AttemptsRotated, AlertsFile, StoreDir, TmpDir, HostHealthDir, LockFile,
+	HostsDir, ReleasesDir}
 
 // Layout is a receiver data directory.
 type Layout struct {
@@ -71,3 +74,11 @@ func (l Layout) HostHealthFile(host string) string { return l.join(HostHealthDir
 
 // Lock is the path of the data directory's lock file.
 func (l Layout) Lock() string { return l.join(LockFile) }
+
+// Hosts is the host registry's directory; receiver/registry owns what is in
+// it.
+func (l Layout) Hosts() string { return l.join(HostsDir) }
+
+// Releases is the published releases' directory; receiver/releases owns
+// what is in it.
+func (l Layout) Releases() string { return l.join(ReleasesDir) }

@@ -30,10 +30,8 @@ import (
 
 	"cis490/internal/atomicio"
 	"cis490/internal/wire"
+	"cis490/receiver/datadir"
 )
-
-// Dir is the registry's directory under the receiver's data_dir.
-const Dir = "hosts"
 
 // lockFile serialises writers (CLI and server) across processes.
 const lockFile = ".lock"
@@ -119,7 +117,9 @@ func NewSecret(prefix string) (string, error) {
 }
 
 // Path returns the entry file of host under dataDir.
-func Path(dataDir, host string) string { return filepath.Join(dataDir, Dir, host+".json") }
+func Path(dataDir, host string) string {
+	return filepath.Join(datadir.New(dataDir).Hosts(), host+".json")
+}
 
 // Problem is a registry file that cannot be used.
 type Problem struct {
@@ -131,7 +131,7 @@ type Problem struct {
 // List reads every entry under dataDir, sorted by host, and the files that
 // do not parse. A missing hosts/ directory is an empty registry.
 func List(dataDir string) ([]Entry, []Problem, error) {
-	dir := filepath.Join(dataDir, Dir)
+	dir := datadir.New(dataDir).Hosts()
 	des, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
@@ -240,7 +240,7 @@ func Update(dataDir, host string, fn func(e *Entry, exists bool) error) (Entry, 
 	if !wire.ValidHost(host) {
 		return Entry{}, fmt.Errorf("%q is not a valid host id", host)
 	}
-	dir := filepath.Join(dataDir, Dir)
+	dir := datadir.New(dataDir).Hosts()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return Entry{}, fmt.Errorf("host registry: %w", err)
 	}
@@ -301,7 +301,7 @@ func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.C
 // RemoveTemps deletes temp files of interrupted writes, under the lock so
 // that a writer at work keeps its own; the receiver calls it at start.
 func RemoveTemps(dataDir string) (int, error) {
-	dir := filepath.Join(dataDir, Dir)
+	dir := datadir.New(dataDir).Hosts()
 	des, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil

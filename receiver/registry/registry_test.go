@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"cis490/receiver/datadir"
 )
 
 var t0 = time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)
@@ -158,7 +160,7 @@ func TestViewSeesOtherWriters(t *testing.T) {
 func TestRemoveTemps(t *testing.T) {
 	dir := t.TempDir()
 	mustAdd(t, dir, "lab7")
-	tmp := filepath.Join(dir, Dir, ".lab7.json.tmp-123")
+	tmp := filepath.Join(datadir.New(dir).Hosts(), ".lab7.json.tmp-123")
 	os.WriteFile(tmp, []byte("{"), 0o600)
 	_, probs, _ := List(dir)
 	if len(probs) != 1 || probs[0].Host != "" {

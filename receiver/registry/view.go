@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"cis490/receiver/datadir"
 )
 
 // ReloadEvery is how often a running receiver looks for registry files
@@ -85,7 +87,7 @@ func (v *View) Run(ctx context.Context) {
 
 // Refresh re-reads the files that changed since the last look.
 func (v *View) Refresh() error {
-	dir := filepath.Join(v.dataDir, Dir)
+	dir := datadir.New(v.dataDir).Hosts()
 	des, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		des = nil

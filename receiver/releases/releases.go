@@ -21,12 +21,10 @@ import (
 
 	"cis490/internal/atomicio"
 	"cis490/internal/release"
+	"cis490/receiver/datadir"
 )
 
-// Dir is the releases directory's name in the receiver's data directory.
-const Dir = "releases"
-
-// Names of the links inside Dir.
+// Names of the links inside the releases directory.
 const (
 	currentLink  = "current"
 	previousLink = "previous"
@@ -49,7 +47,7 @@ var ErrNotNewer = errors.New("seq not above the current release's")
 type Store struct{ dir string }
 
 // Open returns the store of dataDir; nothing is created until a publish.
-func Open(dataDir string) *Store { return &Store{dir: filepath.Join(dataDir, Dir)} }
+func Open(dataDir string) *Store { return &Store{dir: datadir.New(dataDir).Releases()} }
 
 // Current is the published current release as served.
 type Current struct {

@@ -23,6 +23,8 @@ var layoutOwners = map[string]string{
 	"store":            "receiver/datadir",
 	"tmp":              "receiver/datadir",
 	".receiver.lock":   "receiver/datadir",
+	"hosts":            "receiver/datadir",
+	"releases":         "receiver/datadir",
 	// The shipper's queue on a lab host (SPEC §3, §8).
 	"episodes":               "internal/queuedir",
 	"outbox":                 "internal/queuedir",
@@ -39,8 +41,8 @@ var layoutExempt = map[string]string{
 }
 
 // TestLayoutNamesHaveOneOwner fails when production code outside an owner
-// package spells one of the owner's file or directory names as a string
-// literal (struct tags aside), instead of asking the owner's Layout.
+// package spells one of the owner's file or directory names where a path is
+// made (see pathLiterals), instead of asking the owner's Layout.
 func TestLayoutNamesHaveOneOwner(t *testing.T) {
 	root := repoRoot(t)
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
@@ -63,32 +65,60 @@ func TestLayoutNamesHaveOneOwner(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		tags := map[*ast.BasicLit]bool{}
-		ast.Inspect(f, func(n ast.Node) bool {
-			if fld, ok := n.(*ast.Field); ok && fld.Tag != nil {
-				tags[fld.Tag] = true
-			}
-			return true
-		})
-		ast.Inspect(f, func(n ast.Node) bool {
-			lit, ok := n.(*ast.BasicLit)
-			if !ok || lit.Kind != token.STRING || tags[lit] {
-				return true
-			}
-			s, err := strconv.Unquote(lit.Value)
+		for _, lit := range pathLiterals(f) {
+			v, err := strconv.Unquote(lit.Value)
 			if err != nil {
-				return true
+				continue
 			}
-			owner, named := layoutOwners[s]
-			if !named || filepath.ToSlash(filepath.Dir(rel)) == owner || layoutExempt[rel] == s {
-				return true
+			owner, named := layoutOwners[v]
+			if !named || filepath.ToSlash(filepath.Dir(rel)) == owner || layoutExempt[rel] == v {
+				continue
 			}
-			t.Errorf("%s spells %q: ask %s for the path", rel, s, owner)
-			return true
-		})
+			t.Errorf("%s spells %q: ask %s for the path", rel, v, owner)
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// pathLiterals returns the string literals of f that can name a file: the
+// value of a constant or variable, an operand of +, and an argument of a
+// call into os, filepath or path. Map keys, struct tags and the like (JSON
+// field names such as "hosts") are not paths.
+func pathLiterals(f *ast.File) []*ast.BasicLit {
+	var out []*ast.BasicLit
+	add := func(e ast.Expr) {
+		if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			out = append(out, lit)
+		}
+	}
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.ValueSpec:
+			for _, v := range n.Values {
+				add(v)
+			}
+		case *ast.AssignStmt:
+			for _, v := range n.Rhs {
+				add(v)
+			}
+		case *ast.BinaryExpr:
+			if n.Op == token.ADD {
+				add(n.X)
+				add(n.Y)
+			}
+		case *ast.CallExpr:
+			if sel, ok := n.Fun.(*ast.SelectorExpr); ok {
+				if pkg, ok := sel.X.(*ast.Ident); ok && (pkg.Name == "os" || pkg.Name == "filepath" || pkg.Name == "path") {
+					for _, a := range n.Args {
+						add(a)
+					}
+				}
+			}
+		}
+		return true
+	})
+	return out
 }
