@@ -101,8 +101,20 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 		ln.Close()
 		return err
 	}
+	reg, stopReg, err := startRegistry(ctx, dataDir, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopReg()
+	auth.UseRegistry(reg)
 	if !auth.TokensConfigured() {
 		log.Warn("no token configured: authentication is off (loopback trials only)")
+	}
+	fleetCA, err := loadFleetCA(cfg.PKI, log)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 
 	gate, gateStats, stopGate, err := startGate(ctx, cfg.VersionGate, log)
@@ -124,6 +136,9 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 		Attempts:             attempts,
 		Releases:             releases.Open(dataDir),
 		ReleaseKeyFile:       cfg.Releases.PublicKeyFile,
+		PKI:                  fleetCA,
+		Registry:             reg,
+		RequireClientCert:    cfg.TLS.ClientCAFile != "",
 		Version:              buildinfo.Version,
 		Logger:               log,
 	})

@@ -125,7 +125,7 @@ func TestMutualTLSBindsTheCertificateToTheHost(t *testing.T) {
 		{"certificate of the host", []tls.Certificate{p.client("lab1")}, "lab1", 201, ""},
 		{"certificate of another host", []tls.Certificate{p.client("lab1")}, "lab2", 403, "host-mismatch"},
 		{"empty CN uses the first DNS SAN", []tls.Certificate{p.client("", "lab3", "other")}, "lab3", 201, ""},
-		{"no client certificate", nil, "lab1", 0, ""},
+		{"no client certificate", nil, "lab1", 401, "unauthorized"},
 		{"certificate from another CA", []tls.Certificate{other.client("lab1")}, "lab1", 0, ""},
 	}
 	for i, tc := range cases {

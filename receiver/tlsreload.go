@@ -46,7 +46,10 @@ func newTLSConfig(cfg config.TLS, log *slog.Logger) (*tls.Config, error) {
 			c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}
 			if pool != nil {
 				c.ClientCAs = pool
-				c.ClientAuth = tls.RequireAndVerifyClientCert
+				// Asked for and verified when sent; the handler requires
+				// it on every route but the open ones (SPEC §14), so a
+				// joining host without a certificate can reach /v1/join.
+				c.ClientAuth = tls.VerifyClientCertIfGiven
 			}
 			return c, nil
 		},

@@ -30,6 +30,11 @@ const (
 	CodeMethodNotAllowed    = "method-not-allowed"
 	CodeInternal            = "internal"
 	CodeNoRelease           = "no-release"
+	// Joining hosts and certificates (SPEC §14).
+	CodeHostRevoked   = "host-revoked"
+	CodePKIOff        = "pki-off"
+	CodeBadCSR        = "bad-csr"
+	CodeAlreadyJoined = "already-joined"
 )
 
 // Error is a receiver answer that is not a success: the HTTP status, the

@@ -22,6 +22,10 @@ const (
 	ReleaseSigPath     = "/v1/releases/current.sig"
 	ReleaseKeyPath     = "/v1/releases/key"
 	ReleaseFilesPrefix = "/v1/releases/files/"
+	// Joining hosts (SPEC §14): the fleet CA, a join, a renewal.
+	CAPath    = "/v1/ca"
+	JoinPath  = "/v1/join"
+	RenewPath = "/v1/certs/renew"
 	// FleetPath is the fleet view (SPEC §16).
 	FleetPath = "/v1/fleet"
 )

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cis490/internal/wire"
+	"cis490/receiver/registry"
 	"cis490/receiver/releases"
 	"cis490/receiver/store"
 )
@@ -53,6 +54,16 @@ type Options struct {
 	Releases *releases.Store
 	// ReleaseKeyFile is served as /v1/releases/key.
 	ReleaseKeyFile string
+	// PKI is the fleet CA that signs joining hosts' certificates; nil: none
+	// (SPEC §14).
+	PKI *PKI
+	// Registry is the host registry joins and renewals write; nil: joins
+	// are refused.
+	Registry *registry.View
+	// RequireClientCert makes every route but /healthz, /v1/ca and
+	// /v1/join refuse a TLS request without a client certificate (401):
+	// the listener asks for one but lets joining hosts in without.
+	RequireClientCert bool
 	// FreeBytes overrides the free-space probe (tests).
 	FreeBytes func() (int64, error)
 }
@@ -98,6 +109,9 @@ func New(o Options) *Handler {
 	mux.Handle("GET "+wire.ReleaseSigPath, h.wrap(h.getReleaseSig))
 	mux.Handle("GET "+wire.ReleaseKeyPath, h.wrap(h.getReleaseKey))
 	mux.Handle("GET "+wire.ReleaseFilesPrefix+"{file}", h.wrap(h.getReleaseFile))
+	mux.Handle("GET "+wire.CAPath, h.wrap(h.getCA))
+	mux.Handle("POST "+wire.JoinPath, h.wrap(h.join))
+	mux.Handle("POST "+wire.RenewPath, h.wrap(h.renew))
 	h.mux = mux
 	return h
 }
@@ -109,6 +123,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// never reach a handler: they are not found, not redirected.
 	if !h.routes(r) {
 		h.writeError(w, r, h.notFound(r))
+		return
+	}
+	if e := h.requireClientCert(r); e != nil {
+		h.m.unauthorized.Add(1)
+		h.writeError(w, r, e)
 		return
 	}
 	h.mux.ServeHTTP(w, r)

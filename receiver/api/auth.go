@@ -13,6 +13,7 @@ import (
 
 	"cis490/internal/config"
 	"cis490/internal/wire"
+	"cis490/receiver/registry"
 )
 
 // Auth authenticates requests (SPEC §6, §13 Identity): a shared bearer
@@ -22,7 +23,15 @@ type Auth struct {
 	shared        [][sha256.Size]byte
 	hosts         []hostToken
 	subjectHeader string
+	// registry holds the tokens of joined hosts and who is revoked
+	// (SPEC §14); nil: no registry.
+	registry *registry.View
 }
+
+// UseRegistry makes a's checks consult the host registry: its tokens
+// authenticate their hosts, and a revoked host (or one whose entry does not
+// parse) is refused whatever credential names it.
+func (a *Auth) UseRegistry(v *registry.View) { a.registry = v }
 
 type hostToken struct {
 	host string
@@ -86,8 +95,11 @@ func readToken(path string, log *slog.Logger) (string, error) {
 	return tok, nil
 }
 
-// TokensConfigured reports whether any bearer token is required.
-func (a *Auth) TokensConfigured() bool { return len(a.shared) > 0 || len(a.hosts) > 0 }
+// TokensConfigured reports whether any bearer token is required: one is
+// configured, or the host registry lists a host.
+func (a *Auth) TokensConfigured() bool {
+	return len(a.shared) > 0 || len(a.hosts) > 0 || a.registry != nil && a.registry.Len() > 0
+}
 
 // identity is what a request proved about its sender. Each field is a host
 // id a credential is bound to, or empty.
@@ -95,6 +107,9 @@ type identity struct {
 	tokenHost   string
 	certHost    string
 	subjectHost string
+	// registryToken says the token is a joined host's registry token.
+	registryToken bool
+	registry      *registry.View
 }
 
 var errUnauthorized = func(detail string) *wire.Error {
@@ -103,7 +118,7 @@ var errUnauthorized = func(detail string) *wire.Error {
 
 // Authenticate checks the request's credentials (row 1 of SPEC §4.2).
 func (a *Auth) Authenticate(r *http.Request) (identity, *wire.Error) {
-	var who identity
+	who := identity{registry: a.registry}
 	if a.subjectHeader != "" {
 		subj := r.Header.Get(a.subjectHeader)
 		if subj == "" {
@@ -118,7 +133,7 @@ func (a *Auth) Authenticate(r *http.Request) (identity, *wire.Error) {
 		who.certHost = CertHost(r.TLS.PeerCertificates[0])
 	}
 	if !a.TokensConfigured() {
-		return who, nil
+		return who, who.registryCheck()
 	}
 	tok := wire.BearerToken(r.Header.Get(wire.HeaderAuthorization))
 	if tok == "" {
@@ -135,10 +150,41 @@ func (a *Auth) Authenticate(r *http.Request) (identity, *wire.Error) {
 			who.tokenHost = h.host
 		}
 	}
+	if ok != 1 && a.registry != nil {
+		if h, found := a.registry.TokenHost(tok); found {
+			ok, who.tokenHost, who.registryToken = 1, h, true
+		}
+	}
 	if ok != 1 {
 		return who, errUnauthorized("unknown bearer token")
 	}
-	return who, nil
+	return who, who.registryCheck()
+}
+
+// registryCheck refuses an identity whose credentials name a revoked host
+// (403 host-revoked) or a host whose registry entry does not parse (401:
+// fail closed).
+func (who identity) registryCheck() *wire.Error {
+	for _, h := range []string{who.tokenHost, who.certHost, who.subjectHost} {
+		if e := who.hostState(h); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// hostState is the registry's verdict on one host a request names.
+func (who identity) hostState(host string) *wire.Error {
+	if host == "" || who.registry == nil {
+		return nil
+	}
+	switch who.registry.State(host) {
+	case registry.Revoked:
+		return wire.Errorf(http.StatusForbidden, wire.CodeHostRevoked, "host %q has been revoked; the operator can re-admit it with `cis490-receiver host add %s`", host, host)
+	case registry.Broken:
+		return errUnauthorized(fmt.Sprintf("the registry entry of host %q cannot be read; the receiver refuses its requests until it is fixed", host))
+	}
+	return nil
 }
 
 // bindHost checks X-Cis490-Host (row 4): it must be a valid host id and
@@ -156,8 +202,12 @@ func (who identity) bindHost(header string) (string, *wire.Error) {
 	return header, nil
 }
 
-// mayActAs refuses with 403 when a host-bound credential names another host.
+// mayActAs refuses with 403 when a host-bound credential names another host,
+// and refuses a host the registry has revoked or cannot read.
 func (who identity) mayActAs(host string) *wire.Error {
+	if e := who.hostState(host); e != nil {
+		return e
+	}
 	for _, c := range []struct{ what, host string }{
 		{"token", who.tokenHost}, {"client certificate", who.certHost}, {"client certificate subject", who.subjectHost},
 	} {

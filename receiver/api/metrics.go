@@ -18,9 +18,20 @@ type metrics struct {
 	unauthorized atomic.Uint64
 	storedBytes  atomic.Int64
 	inFlight     atomic.Int64
+	joins        map[[2]string]uint64 // (status, outcome) -> count
+	renewals     map[[2]string]uint64
 }
 
-func (m *metrics) init() { m.uploads = map[[2]string]uint64{} }
+func (m *metrics) init() {
+	m.uploads, m.joins, m.renewals = map[[2]string]uint64{}, map[[2]string]uint64{}, map[[2]string]uint64{}
+}
+
+// count adds one to a (status, outcome) counter of m.
+func (m *metrics) count(c *map[[2]string]uint64, status int, code string) {
+	m.mu.Lock()
+	(*c)[[2]string{fmt.Sprint(status), code}]++
+	m.mu.Unlock()
+}
 
 // outcome counts one episode PUT by status and outcome code.
 func (m *metrics) outcome(status int, code string) {
@@ -48,6 +59,23 @@ func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) *wire.Error {
 	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
 	for _, k := range keys {
 		fmt.Fprintf(&b, "cis490_uploads_total{status=%q,outcome=%q} %d\n", k[0], k[1], h.m.uploads[k])
+	}
+	for _, c := range []struct {
+		name, help string
+		m          map[[2]string]uint64
+	}{
+		{"cis490_joins_total", "POST /v1/join by HTTP status and outcome (SPEC §14).", h.m.joins},
+		{"cis490_cert_renewals_total", "POST /v1/certs/renew by HTTP status and outcome (SPEC §14).", h.m.renewals},
+	} {
+		metric(c.name, "counter", c.help)
+		keys := make([][2]string, 0, len(c.m))
+		for k := range c.m {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s{status=%q,outcome=%q} %d\n", c.name, k[0], k[1], c.m[k])
+		}
 	}
 	h.m.mu.Unlock()
 	metric("cis490_unauthorized_total", "counter", "Requests refused with 401.")

@@ -45,6 +45,10 @@ const (
 // ErrUnknownHost reports a host without a registry entry.
 var ErrUnknownHost = errors.New("unknown host")
 
+// ErrUnusable reports an entry file that does not parse: its host's
+// requests fail closed until the operator fixes or removes it.
+var ErrUnusable = errors.New("registry entry unusable")
+
 // Time is a timestamp of an entry, stored in the form of SPEC §2 (UTC,
 // milliseconds, "Z").
 type Time struct{ time.Time }
@@ -202,21 +206,21 @@ func parseEntry(b []byte, host string) (Entry, error) {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
-		return Entry{}, fmt.Errorf("does not parse: %v", err)
+		return Entry{}, fmt.Errorf("%w: does not parse: %v", ErrUnusable, err)
 	}
 	if dec.More() {
-		return Entry{}, errors.New("does not parse: data after the JSON object")
+		return Entry{}, fmt.Errorf("%w: does not parse: data after the JSON object", ErrUnusable)
 	}
 	if e.Host != host {
-		return Entry{}, fmt.Errorf("names host %q, but the file is for %q", e.Host, host)
+		return Entry{}, fmt.Errorf("%w: names host %q, but the file is for %q", ErrUnusable, e.Host, host)
 	}
 	for k, v := range map[string]string{"token_sha256": e.TokenSHA256, "join_sha256": e.JoinSHA256, "join_key_sha256": e.JoinKeySHA256} {
 		if _, ok := wire.NormalizeSHA256(v); v != "" && (!ok || strings.ToLower(v) != v) {
-			return Entry{}, fmt.Errorf("%s is not 64 lowercase hex digits", k)
+			return Entry{}, fmt.Errorf("%w: %s is not 64 lowercase hex digits", ErrUnusable, k)
 		}
 	}
 	if e.JoinSHA256 != "" && e.JoinExpiresAt == nil {
-		return Entry{}, errors.New("join_sha256 without join_expires_at")
+		return Entry{}, fmt.Errorf("%w: join_sha256 without join_expires_at", ErrUnusable)
 	}
 	return e, nil
 }

@@ -206,6 +206,13 @@ func (v *View) State(host string) State {
 	return Listed
 }
 
+// Len returns the number of entries, unusable ones included.
+func (v *View) Len() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.hosts) + len(v.broken)
+}
+
 // Entry returns host's entry as the view holds it.
 func (v *View) Entry(host string) (Entry, bool) {
 	v.mu.RLock()
