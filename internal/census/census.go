@@ -1,8 +1,10 @@
 // Package census counts a lab host's queue directories without changing
-// them: the one definition of "ready", "being written" and "in the outbox"
-// shared by `cis490-shipper status` and the doctor's queue check. It
-// depends on nothing heavier than the wire names, so the doctor does not
-// link the packer.
+// them, for `cis490-shipper status` and the doctor's queue check, so the two
+// report the same numbers. An episode counts as ready once its meta.json
+// exists, as in the shipper's own scan (shipper/queue), which in addition
+// waits for it to settle before packing. It depends on nothing heavier than
+// the wire names and the queue layout, so the doctor does not link the
+// packer.
 package census
 
 import (

@@ -50,8 +50,8 @@ type Error struct {
 // Error formats the error as "status code: detail".
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Detail) }
 
-// Is matches another *Error with the same Code, so errors.Is(err,
-// &Error{Code: CodeConflict}) works and sentinel values below can be used.
+// Is matches another *Error with the same Code (and the same Status, when
+// the target sets one), so errors.Is(err, &Error{Code: CodeConflict}) works.
 func (e *Error) Is(target error) bool {
 	var t *Error
 	return errors.As(target, &t) && t.Code == e.Code && (t.Status == 0 || t.Status == e.Status)
