@@ -3,9 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"syscall"
 
+	"cis490/internal/atomicio"
 	"cis490/internal/queuedir"
 )
 
@@ -17,16 +16,9 @@ var errLocked = errors.New("another cis490-shipper is running on this data dir")
 // it behind.
 func lockDataDir(dataDir string) (unlock func(), err error) {
 	path := queuedir.New(dataDir).Lock()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock: %w", err)
+	unlock, err = atomicio.TryLock(path, 0o644)
+	if errors.Is(err, atomicio.ErrLocked) {
+		return nil, fmt.Errorf("%w (%s is held)", errLocked, path)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s is held)", errLocked, path)
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
+	return unlock, err
 }

@@ -6,6 +6,7 @@ package atomicio
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -49,33 +50,78 @@ func LinkNoReplace(tmp, dst string) error {
 // directory, fsync, rename, fsync of the directory. A reader sees the old
 // file or the new one, never a partial one.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	return write(path, data, perm, "", false)
+}
+
+// Pending is a file written under a temporary name in the directory of its
+// final name, which it takes only on Commit: a reader of the final name
+// sees no file or a complete one, never a partial one.
+type Pending struct {
+	*os.File
+	path string // the final name
+}
+
+// Create starts a Pending for path under the temporary name tmp, which must
+// be in path's directory. A tmp left by a crash is replaced, not reused, so
+// that it cannot pass on its mode.
+func Create(path, tmp string, perm os.FileMode) (*Pending, error) {
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil, err
 	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+	return &Pending{File: f, path: path}, nil
+}
+
+// createTemp starts a Pending for path under a fresh hidden name.
+func createTemp(path string) (*Pending, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, err
 	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
+	return &Pending{File: f, path: path}, nil
+}
+
+// Commit fsyncs and closes the file, renames it to its final name (replacing
+// what is there) and fsyncs the directory. The temporary file is removed on
+// failure.
+func (p *Pending) Commit() error {
+	if err := p.finish(); err != nil {
+		return err
 	}
-	if err := f.Chmod(perm); err != nil {
-		return fail(err)
+	if err := os.Rename(p.Name(), p.path); err != nil {
+		os.Remove(p.Name())
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	return SyncDir(filepath.Dir(p.path))
+}
+
+// CommitNew is Commit that never replaces an existing file: an existing
+// final name yields an error matching ErrExist (see LinkNoReplace).
+func (p *Pending) CommitNew() error {
+	if err := p.finish(); err != nil {
+		return err
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+	return LinkNoReplace(p.Name(), p.path)
+}
+
+// finish fsyncs and closes the file, removing it on failure.
+func (p *Pending) finish() error {
+	if err := p.Sync(); err != nil {
+		p.Abort()
+		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := p.Close(); err != nil {
+		os.Remove(p.Name())
+		return err
 	}
-	return SyncDir(dir)
+	return nil
+}
+
+// Abort closes and removes the temporary file.
+func (p *Pending) Abort() {
+	p.Close()
+	os.Remove(p.Name())
 }

@@ -80,3 +80,93 @@ func TestGroupSyncerConcurrentCallers(t *testing.T) {
 		t.Error("sync of a closed file reported success")
 	}
 }
+
+func TestStickyGroupSyncerFailsForGood(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close() // fsync of a closed file fails
+	g, plain := NewStickyGroupSyncer(f), NewGroupSyncer(f)
+	if g.Sync() == nil || plain.Sync() == nil {
+		t.Fatal("sync of a closed file reported success")
+	}
+	// A working file behind the same syncers: the plain one recovers, the
+	// sticky one keeps failing, since the lost writes never reached the disk.
+	good, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	g.f, plain.f = good, good
+	if err := plain.Sync(); err != nil {
+		t.Errorf("plain syncer after a good fsync: %v", err)
+	}
+	if err := g.Sync(); err == nil {
+		t.Error("sticky syncer succeeded after a failed fsync")
+	}
+}
+
+func TestPendingCommitAndAbort(t *testing.T) {
+	dir := t.TempDir()
+	final, tmp := filepath.Join(dir, "out.tar.zst"), filepath.Join(dir, "out.tar.zst.partial")
+	os.WriteFile(tmp, []byte("stale partial"), 0o666)
+	p, err := Create(final, tmp, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(final); !os.IsNotExist(err) {
+		t.Fatalf("final name exists before commit: %v", err)
+	}
+	p.WriteString("whole")
+	if err := p.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(final)
+	st, _ := os.Stat(final)
+	if string(got) != "whole" || st.Mode().Perm() != 0o640 {
+		t.Errorf("final %q mode %v; want the new bytes with mode 0640, not the stale partial's", got, st.Mode().Perm())
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Error("temporary name left behind")
+	}
+	q, err := Create(filepath.Join(dir, "other"), filepath.Join(dir, "other.partial"), 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.WriteString("half")
+	q.Abort()
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("abort left %d entries, want only the committed file", len(ents))
+	}
+	r, _ := Create(final, tmp, 0o640)
+	if err := r.CommitNew(); !errors.Is(err, ErrExist) {
+		t.Errorf("CommitNew over an existing file = %v, want ErrExist", err)
+	}
+}
+
+func TestLockExcludes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lock")
+	unlock, err := TryLock(path, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock locks belong to the open file description, so a second open in
+	// this process contends like another process would.
+	if _, err := TryLock(path, 0o640); !errors.Is(err, ErrLocked) {
+		t.Errorf("second TryLock = %v, want ErrLocked", err)
+	}
+	unlock()
+	unlockDir, err := TryLock(dir, 0)
+	if err != nil {
+		t.Fatalf("lock of a directory: %v", err)
+	}
+	unlockDir()
+	again, err := Lock(path, 0o640)
+	if err != nil {
+		t.Fatalf("Lock after unlock: %v", err)
+	}
+	again()
+}

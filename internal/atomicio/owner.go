@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
 )
 
@@ -46,41 +45,32 @@ func WriteNew(path string, data []byte, perm os.FileMode, ownerRef string) error
 }
 
 func write(path string, data []byte, perm os.FileMode, ownerRef string, noReplace bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	p, err := createTemp(path)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp := f.Name()
 	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
+		p.Abort()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	// Mode and owner are set before the first byte, so a secret is never
 	// readable by anyone else, not even in the temp file.
-	if err := f.Chmod(perm); err != nil {
+	if err := p.Chmod(perm); err != nil {
 		return fail(err)
 	}
-	if err := ChownLike(tmp, ownerRef); err != nil {
+	if err := ChownLike(p.Name(), ownerRef); err != nil {
 		return fail(err)
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := p.Write(data); err != nil {
 		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if noReplace {
-		return LinkNoReplace(tmp, path)
+		err = p.CommitNew()
+	} else {
+		err = p.Commit()
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err != nil && !errors.Is(err, ErrExist) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return SyncDir(dir)
+	return err
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+
+	"cis490/internal/atomicio"
 )
 
 // ErrBroken is returned by every Append after a failed fsync: the page cache
@@ -22,14 +24,12 @@ var ErrBroken = errors.New("appender broken by an earlier fsync failure")
 type Appender struct {
 	path string
 
-	mu      sync.Mutex // guards f writes, size, written, broken
-	f       *os.File
-	size    int64
-	written uint64
-	broken  error
+	mu     sync.Mutex // guards f writes, size, broken
+	f      *os.File
+	size   int64
+	broken error
 
-	syncMu sync.Mutex // serialises fsyncs
-	synced uint64     // guarded by syncMu
+	sync *atomicio.GroupSyncer // shares fsyncs between concurrent Appends
 }
 
 // OpenAppender opens (creating with mode 0640) path for appending. A torn
@@ -44,7 +44,7 @@ func OpenAppender(path string) (*Appender, error) {
 		f.Close()
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	return &Appender{path: path, f: f, size: st.Size()}, nil
+	return &Appender{path: path, f: f, size: st.Size(), sync: atomicio.NewStickyGroupSyncer(f)}, nil
 }
 
 // Path returns the file's path.
@@ -75,25 +75,23 @@ func (a *Appender) AppendUnsynced(v any) error {
 	if err != nil {
 		return fmt.Errorf("append %s: %w", a.path, err)
 	}
-	_, err = a.write(append(line, '\n'))
-	return err
+	return a.write(append(line, '\n'))
 }
 
 // AppendLine writes line (which must end in '\n' and hold no other newline)
 // and returns once it is fsynced.
 func (a *Appender) AppendLine(line []byte) error {
-	seq, err := a.write(line)
-	if err != nil {
+	if err := a.write(line); err != nil {
 		return err
 	}
-	return a.syncThrough(seq)
+	return a.syncLines()
 }
 
-func (a *Appender) write(line []byte) (uint64, error) {
+func (a *Appender) write(line []byte) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.broken != nil {
-		return 0, a.broken
+		return a.broken
 	}
 	n, err := a.f.Write(line)
 	if err != nil {
@@ -103,32 +101,29 @@ func (a *Appender) write(line []byte) (uint64, error) {
 				a.broken = fmt.Errorf("append %s: %w", a.path, ErrBroken)
 			}
 		}
-		return 0, fmt.Errorf("append %s: %w", a.path, err)
+		return fmt.Errorf("append %s: %w", a.path, err)
 	}
 	a.size += int64(n)
-	a.written++
-	return a.written, nil
+	return nil
 }
 
-func (a *Appender) syncThrough(seq uint64) error {
-	a.syncMu.Lock()
-	defer a.syncMu.Unlock()
-	if a.synced >= seq {
-		return nil
-	}
+// syncLines returns once every line written before the call is fsynced. A
+// failed fsync breaks the appender for good (ErrBroken).
+func (a *Appender) syncLines() error {
 	a.mu.Lock()
-	target, broken := a.written, a.broken
+	broken := a.broken
 	a.mu.Unlock()
 	if broken != nil {
 		return broken
 	}
-	if err := a.f.Sync(); err != nil {
+	if err := a.sync.Sync(); err != nil {
 		a.mu.Lock()
-		a.broken = fmt.Errorf("fsync %s: %v: %w", a.path, err, ErrBroken)
-		a.mu.Unlock()
+		defer a.mu.Unlock()
+		if a.broken == nil {
+			a.broken = fmt.Errorf("fsync %s: %v: %w", a.path, err, ErrBroken)
+		}
 		return a.broken
 	}
-	a.synced = target
 	return nil
 }
 

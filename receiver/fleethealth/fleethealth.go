@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"cis490/internal/atomicio"
 	"cis490/internal/config"
 	"cis490/internal/wire"
 )
@@ -91,7 +92,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 
 	// One run at a time: dedup reads alerts.jsonl and then appends to it.
-	unlock, err := lockDir(o.DataDir)
+	// The lock is on the directory itself: it needs no write access and
+	// leaves no file behind.
+	unlock, err := atomicio.Lock(o.DataDir, 0)
 	if err != nil {
 		return Report{}, fmt.Errorf("%w: %w", ErrInput, err)
 	}

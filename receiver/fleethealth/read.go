@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"cis490/internal/index"
@@ -166,25 +165,4 @@ func readHealth(dataDir string) (map[string]time.Time, error) {
 		out[host] = info.ModTime()
 	}
 	return out, nil
-}
-
-// lockDir takes an exclusive flock on the data directory for the length of
-// one run, so that two runs cannot both find an alert new. The lock needs no
-// write access and leaves no file behind.
-func lockDir(dir string) (unlock func(), err error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	return func() { f.Close() }, nil
 }

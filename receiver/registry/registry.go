@@ -25,7 +25,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"cis490/internal/atomicio"
@@ -281,22 +280,12 @@ func Update(dataDir, host string, fn func(e *Entry, exists bool) error) (Entry, 
 // lock takes the registry's exclusive lock, waiting for another writer.
 func lock(dir, ownerRef string) (func(), error) {
 	p := filepath.Join(dir, lockFile)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
+	unlock, err := atomicio.Lock(p, 0o640)
 	if err != nil {
-		return nil, fmt.Errorf("host registry lock: %w", err)
+		return nil, fmt.Errorf("host registry: %w", err)
 	}
 	_ = atomicio.ChownLike(p, ownerRef)
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("host registry lock: %w", err)
-	}
-	return func() { f.Close() }, nil
+	return unlock, nil
 }
 
 // isTemp reports whether name is the temp file of an atomic write.

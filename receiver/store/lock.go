@@ -1,10 +1,11 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"syscall"
 
+	"cis490/internal/atomicio"
 	"cis490/receiver/datadir"
 )
 
@@ -17,16 +18,9 @@ func Lock(dataDir string) (unlock func(), err error) {
 		return nil, fmt.Errorf("lock %s: %w", dataDir, err)
 	}
 	path := datadir.New(dataDir).Lock()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+	unlock, err = atomicio.TryLock(path, 0o640)
+	if errors.Is(err, atomicio.ErrLocked) {
+		return nil, fmt.Errorf("lock %s: %w", path, ErrLocked)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if err == syscall.EWOULDBLOCK {
-			return nil, fmt.Errorf("lock %s: %w", path, ErrLocked)
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
+	return unlock, err
 }

@@ -124,7 +124,7 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 		return nil, rep, fmt.Errorf("open store: %w", err)
 	}
 	s.dirSync = atomicio.NewGroupSyncer(s.dirFile)
-	s.unnamedTmp = probeUnnamed(s.tmpDir)
+	s.unnamedTmp = atomicio.ProbeUnnamed(s.tmpDir)
 	rows, err := backfill(s.dir, s.index, false, s.now)
 	if err != nil {
 		s.Close()

@@ -1,10 +1,9 @@
 package store
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
-	"path/filepath"
+
+	"cis490/internal/atomicio"
 )
 
 // tempFile is an upload being written under tmp/. Where the kernel offers
@@ -21,7 +20,7 @@ type tempFile struct {
 // createTemp starts an upload's temp file.
 func (s *Store) createTemp(id string) (*tempFile, error) {
 	if s.unnamedTmp {
-		if f, err := openUnnamed(s.tmpDir); err == nil {
+		if f, err := atomicio.OpenUnnamed(s.tmpDir); err == nil {
 			return &tempFile{File: f}, nil
 		}
 	}
@@ -37,7 +36,7 @@ func (s *Store) createTemp(id string) (*tempFile, error) {
 // file is removed whatever happens.
 func (t *tempFile) link(dst string) error {
 	if t.path == "" {
-		err := linkUnnamed(t.File, dst)
+		err := atomicio.LinkUnnamed(t.File, dst)
 		if cerr := t.Close(); err == nil {
 			err = cerr
 		}
@@ -56,22 +55,4 @@ func (t *tempFile) discard() {
 	if t.path != "" {
 		os.Remove(t.path)
 	}
-}
-
-// probeUnnamed reports whether unnamed temp files can be created in dir and
-// linked by an unprivileged process (it needs /proc/self/fd).
-func probeUnnamed(dir string) bool {
-	f, err := openUnnamed(dir)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	name := filepath.Join(dir, ".probe-"+hex.EncodeToString(rnd[:]))
-	if err := linkUnnamed(f, name); err != nil {
-		return false
-	}
-	os.Remove(name)
-	return true
 }

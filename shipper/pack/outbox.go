@@ -18,10 +18,11 @@ const PartialSuffix = ".partial"
 
 // ToOutbox packs episodesDir/<id> into outboxDir/<id>.tar.zst (mode 0640:
 // episodes may hold data not meant for every local user). It writes
-// <id>.tar.zst.partial (replacing a stale one), fsyncs it, renames it into place and fsyncs the
-// outbox, so the final name only ever holds a complete tarball. On error the
-// partial is removed; when the episode vanishes (ErrVanished) no tarball is
-// left either, keeping outbox/<id>.tar.zst ⇒ episodes/<id>/ (SPEC §3).
+// <id>.tar.zst.partial (replacing a stale one) and commits it with
+// atomicio (fsync, rename, fsync of the outbox), so the final name only
+// ever holds a complete tarball. On error the partial is removed; when the
+// episode vanishes (ErrVanished) no tarball is left either, keeping
+// outbox/<id>.tar.zst ⇒ episodes/<id>/ (SPEC §3).
 func ToOutbox(ctx context.Context, episodesDir, outboxDir, id string, opts Options) (path string, res Result, err error) {
 	if !wire.ValidID(id) {
 		return "", Result{}, fmt.Errorf("pack %q: invalid episode id", id)
@@ -30,36 +31,16 @@ func ToOutbox(ctx context.Context, episodesDir, outboxDir, id string, opts Optio
 	path = filepath.Join(outboxDir, id+wire.EpisodeSuffix)
 	partial := path + PartialSuffix
 
-	// A partial left by a crash is replaced, not reused, so that it cannot
-	// pass on its mode.
-	if err := os.Remove(partial); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", Result{}, fmt.Errorf("pack %s: %w", id, err)
-	}
-	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	f, err := atomicio.Create(path, partial, 0o640)
 	if err != nil {
 		return "", Result{}, fmt.Errorf("pack %s: %w", id, err)
-	}
-	fail := func(err error) (string, Result, error) {
-		f.Close()
-		os.Remove(partial)
-		return "", Result{}, err
 	}
 	res, err = Write(ctx, f, src, id, opts)
 	if err != nil {
-		return fail(err)
+		f.Abort()
+		return "", Result{}, err
 	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("pack %s: sync: %w", id, err))
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(partial)
-		return "", Result{}, fmt.Errorf("pack %s: close: %w", id, err)
-	}
-	if err := os.Rename(partial, path); err != nil {
-		os.Remove(partial)
-		return "", Result{}, fmt.Errorf("pack %s: %w", id, err)
-	}
-	if err := atomicio.SyncDir(outboxDir); err != nil {
+	if err := f.Commit(); err != nil {
 		return "", Result{}, fmt.Errorf("pack %s: %w", id, err)
 	}
 	// Write checked the episode at its end; a move between that check and

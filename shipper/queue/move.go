@@ -27,7 +27,7 @@ func moveFree(src, dstDir, name string) (string, error) {
 		if i > 0 {
 			cand = fmt.Sprintf("%s.%d", name, i)
 		}
-		err := renameNoReplace(src, filepath.Join(dstDir, cand))
+		err := atomicio.RenameNoReplace(src, filepath.Join(dstDir, cand))
 		switch {
 		case err == nil:
 			if err := atomicio.SyncDir(filepath.Dir(src)); err != nil {
@@ -46,15 +46,4 @@ func moveFree(src, dstDir, name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("move %s: no free name in %s after %d tries", src, dstDir, maxCollisions)
-}
-
-// renameNoReplaceFallback is used where renameat2(RENAME_NOREPLACE) is not
-// available: the check and the rename are two steps, which is enough for
-// the one writer (the daemon, or quarantine-unstamped beside it) that moves
-// into these directories, since rename(2) refuses a non-empty target.
-func renameNoReplaceFallback(oldpath, newpath string) error {
-	if _, err := os.Lstat(newpath); err == nil {
-		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: fs.ErrExist}
-	}
-	return os.Rename(oldpath, newpath)
 }

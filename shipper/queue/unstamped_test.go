@@ -126,16 +126,3 @@ func TestReadStatus(t *testing.T) {
 		t.Errorf("missing data dir: %+v, %v", empty, err)
 	}
 }
-
-func TestRenameNoReplace(t *testing.T) {
-	dir := t.TempDir()
-	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
-	os.Mkdir(src, 0o755)
-	os.Mkdir(dst, 0o755) // empty: plain rename(2) would replace it
-	if err := renameNoReplace(src, dst); !os.IsExist(err) {
-		t.Fatalf("err = %v, want EEXIST", err)
-	}
-	if !exists(src) {
-		t.Error("source gone")
-	}
-}

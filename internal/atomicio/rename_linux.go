@@ -1,6 +1,6 @@
 //go:build linux && (amd64 || arm64)
 
-package queue
+package atomicio
 
 import (
 	"errors"
@@ -14,10 +14,11 @@ const (
 	flagNoReplace = 0x1
 )
 
-// renameNoReplace is rename(2) that fails with EEXIST instead of replacing
-// newpath: renameat2 with RENAME_NOREPLACE, falling back to a checked rename
-// on filesystems that do not support the flag.
-func renameNoReplace(oldpath, newpath string) error {
+// RenameNoReplace is rename(2) that fails with EEXIST (matching
+// fs.ErrExist) instead of replacing newpath: renameat2 with
+// RENAME_NOREPLACE, falling back to a checked rename on filesystems that do
+// not support the flag.
+func RenameNoReplace(oldpath, newpath string) error {
 	o, err := syscall.BytePtrFromString(oldpath)
 	if err != nil {
 		return err

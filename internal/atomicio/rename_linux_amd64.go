@@ -1,3 +1,3 @@
-package queue
+package atomicio
 
 const sysRenameat2 = 316

@@ -1,4 +1,4 @@
-package store
+package atomicio
 
 import (
 	"os"
@@ -14,16 +14,17 @@ const oTmpfile = 0o20000000 | syscall.O_DIRECTORY
 // atSymlinkFollow is linkat(2)'s AT_SYMLINK_FOLLOW.
 const atSymlinkFollow = 0x400
 
-// openUnnamed creates a file in dir that has no name until linkUnnamed
-// gives it one; if the receiver dies first, the file system frees it.
-func openUnnamed(dir string) (*os.File, error) {
+// OpenUnnamed creates a file in dir that has no name until LinkUnnamed
+// gives it one (O_TMPFILE); if the process dies first, the file system
+// frees it.
+func OpenUnnamed(dir string) (*os.File, error) {
 	return os.OpenFile(dir, os.O_RDWR|oTmpfile, 0o600)
 }
 
-// linkUnnamed names an unnamed file dst. Like link(2) it never replaces an
+// LinkUnnamed names an unnamed file dst. Like link(2) it never replaces an
 // existing dst (EEXIST). It links /proc/self/fd/<fd> with
 // AT_SYMLINK_FOLLOW, which needs no privilege, unlike AT_EMPTY_PATH.
-func linkUnnamed(f *os.File, dst string) error {
+func LinkUnnamed(f *os.File, dst string) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
