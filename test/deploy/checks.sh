@@ -24,7 +24,7 @@ release_tarball() { ls "$WORK/dist1"/cis490-*-linux-"$1".tar.gz; }
 
 check_shellcheck() {
   have shellcheck || { skip shellcheck "shellcheck not installed"; return; }
-  local files=(build.sh .ci/run scripts/*.sh "$HERE"/*.sh)
+  local files=(build.sh .ci/run scripts/*.sh "$HERE"/*.sh test/systemd/*.sh)
   [ -d bench ] && mapfile -t -O "${#files[@]}" files < <(find bench -name '*.sh' | LC_ALL=C sort)
   shellcheck -x -S warning "${files[@]}"
   echo "ok shellcheck: ${#files[@]} scripts"
