@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -137,6 +138,26 @@ func publicURL(cfg config.Receiver) string {
 	return scheme + "://" + net.JoinHostPort(h, port)
 }
 
+// JoinSitePort is the port of the join-only site of etc/Caddyfile.example:
+// behind Caddy (client_subject_header set) hosts join there, without a
+// client certificate, and ship to public_url.
+const JoinSitePort = "8444"
+
+// joinURL is where a host sends its join: public_url, or behind Caddy the
+// join-only site on the same name.
+func joinURL(cfg config.Receiver) string {
+	pub := publicURL(cfg)
+	if cfg.Auth.ClientSubjectHeader == "" {
+		return pub
+	}
+	u, err := url.Parse(pub)
+	if err != nil {
+		return pub
+	}
+	u.Host = net.JoinHostPort(u.Hostname(), JoinSitePort)
+	return u.String()
+}
+
 // addResult is `host add --json`.
 type addResult struct {
 	Host      string  `json:"host"`
@@ -157,7 +178,7 @@ func hostAdd(c *commonFlags, cfg config.Receiver, host string, ttl time.Duration
 	}
 	// Printed only once the entry is on disk: a secret shown is a secret
 	// that works.
-	cmd := fmt.Sprintf("sudo cis490-shipper join --url %s --token %s", publicURL(cfg), secret)
+	cmd := fmt.Sprintf("sudo cis490-shipper join --url %s --token %s", joinURL(cfg), secret)
 	res := addResult{Host: host, JoinToken: secret, ExpiresAt: wire.FormatTime(e.JoinExpiresAt.Time), Command: cmd}
 	if fp != "" {
 		res.Command += " --ca-sha256 " + fp
@@ -169,7 +190,7 @@ func hostAdd(c *commonFlags, cfg config.Receiver, host string, ttl time.Duration
 	}
 	fmt.Fprintf(stdout, "join secret for %s, valid until %s (shown only this once):\n  %s\n", host, res.ExpiresAt, secret)
 	fmt.Fprintf(stdout, "run on %s:\n  %s\n", host, res.Command)
-	fmt.Fprintf(stdout, "on a fresh host, from the unpacked release:\n  sudo ./scripts/install-lab-host.sh --join %s %s", publicURL(cfg), secret)
+	fmt.Fprintf(stdout, "on a fresh host, from the unpacked release:\n  sudo ./scripts/install-lab-host.sh --join %s %s", joinURL(cfg), secret)
 	if fp != "" {
 		fmt.Fprintf(stdout, " --ca-sha256 %s", fp)
 	}

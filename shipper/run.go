@@ -30,6 +30,8 @@ const usage = `usage:
   cis490-shipper quarantine-unstamped [--dry-run] [--json] [--config F] [--data-dir D]
   cis490-shipper ship-health [--json] [--config F]
   cis490-shipper status [--json] [--config F] [--data-dir D]
+  cis490-shipper join --url U --token T [--ca-sha256 FP] [--json] [--config F]
+  cis490-shipper cert-renew [--force] [--json] [--config F]
   cis490-shipper --version
 `
 
@@ -67,6 +69,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.runShipHealth(ctx, args)
 	case "status":
 		return c.runStatus(args)
+	case "join":
+		return c.runJoin(ctx, args)
+	case "cert-renew":
+		return c.runCertRenew(ctx, args)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -74,6 +74,13 @@ func (c *Client) httpClient() (*http.Client, error) {
 		tc, err = c.loadTLS()
 	}
 	if err != nil {
+		if c.hc != nil {
+			// Keep the last pair that loaded: a renewal caught between
+			// writing the key and the certificate, or files gone missing,
+			// never leave a mismatched or empty pair in use (SPEC §14).
+			c.noteKept(err)
+			return c.hc, nil
+		}
 		c.noteCreds(err)
 		return nil, err
 	}
@@ -84,6 +91,17 @@ func (c *Client) httpClient() (*http.Client, error) {
 	c.hc = &http.Client{Transport: c.newTransport(tc)}
 	c.stamps = stamps
 	return c.hc, nil
+}
+
+// noteKept logs, once per reason, that changed credential files did not
+// load and the previous ones stay in use.
+func (c *Client) noteKept(err error) {
+	msg := "kept: " + err.Error()
+	if msg == c.credsMsg {
+		return
+	}
+	c.credsMsg = msg
+	c.log.Warn("receiver credentials changed but do not load; keeping the previous ones", "error", err.Error())
 }
 
 // noteCreds logs a change of the credential state: once when the files go

@@ -138,14 +138,25 @@ func TestCertificatesAppearingAfterStart(t *testing.T) {
 			t.Errorf("server saw client CN %q, want lab1", reply.Host)
 		}
 	})
-	t.Run("a garbled renewal is transient", func(t *testing.T) {
+	t.Run("a garbled or mismatched renewal keeps the last pair that loaded", func(t *testing.T) {
 		later := time.Now().Add(time.Minute)
-		if err := os.WriteFile(cfg.ClientCert, []byte("half a cert"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		os.Chtimes(cfg.ClientCert, later, later)
-		if _, err := c.Ping(context.Background(), ""); !errors.Is(err, ErrCertsNotReady) {
-			t.Fatalf("err = %v, want ErrCertsNotReady", err)
+		for _, w := range []struct {
+			file string
+			data []byte
+		}{
+			{cfg.ClientCert, []byte("half a cert")},
+			{cfg.ClientCert, pki.clientCert},
+			{cfg.ClientKey, pki.serverKey}, // a key that is not the certificate's
+		} {
+			if err := os.WriteFile(w.file, w.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			later = later.Add(time.Second)
+			os.Chtimes(w.file, later, later)
+			reply, err := c.Ping(context.Background(), "")
+			if err != nil || reply.Host != "lab1" {
+				t.Fatalf("ping after writing %s: %v; want the previous pair in use", w.file, err)
+			}
 		}
 	})
 }

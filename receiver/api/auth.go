@@ -130,7 +130,11 @@ func (a *Auth) Authenticate(r *http.Request) (identity, *wire.Error) {
 		}
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		who.certHost = CertHost(r.TLS.PeerCertificates[0])
+		leaf := r.TLS.PeerCertificates[0]
+		who.certHost = CertHost(leaf)
+		if a.registry != nil && who.certHost != "" && !a.registry.CertAccepted(who.certHost, leaf.SerialNumber.Text(16)) {
+			return who, errUnauthorized("this client certificate was replaced by a newer one (renewal or a new join)")
+		}
 	}
 	if !a.TokensConfigured() {
 		return who, who.registryCheck()

@@ -30,35 +30,17 @@ type PKI struct {
 	CertDays int
 }
 
-// JoinRequest is the body of POST /v1/join.
-type JoinRequest struct {
-	Host string  `json:"host"`
-	CSR  *string `json:"csr"`
-}
-
-// JoinReply is the 201 answer to a join. The certificate fields are absent
-// when the receiver has no CA.
-type JoinReply struct {
-	Host       string `json:"host"`
-	Token      string `json:"token"`
-	Cert       string `json:"cert,omitempty"`
-	CA         string `json:"ca,omitempty"`
-	NotAfter   string `json:"not_after,omitempty"`
-	RenewAfter string `json:"renew_after,omitempty"`
-}
-
-// RenewRequest is the body of POST /v1/certs/renew.
-type RenewRequest struct {
-	CSR string `json:"csr"`
-}
-
-// RenewReply is the 200 answer to a renewal.
-type RenewReply struct {
-	Cert       string `json:"cert"`
-	CA         string `json:"ca"`
-	NotAfter   string `json:"not_after"`
-	RenewAfter string `json:"renew_after"`
-}
+// The bodies of the join routes are wire's.
+type (
+	// JoinRequest is wire.JoinRequest.
+	JoinRequest = wire.JoinRequest
+	// JoinReply is wire.JoinReply.
+	JoinReply = wire.JoinReply
+	// RenewRequest is wire.RenewRequest.
+	RenewRequest = wire.RenewRequest
+	// RenewReply is wire.RenewReply.
+	RenewReply = wire.RenewReply
+)
 
 // openRoute reports whether path is one of the routes a host without a
 // client certificate may use: /healthz, /v1/ca and /v1/join.
@@ -186,7 +168,8 @@ func (h *Handler) doJoin(w http.ResponseWriter, r *http.Request) *wire.Error {
 			}
 			reply.Cert, reply.CA = string(pki.EncodeCert(is.DER)), string(h.o.PKI.CAPEM)
 			reply.NotAfter, reply.RenewAfter = wire.FormatTime(is.NotAfter), wire.FormatTime(is.RenewAfter)
-			e.CertSerial, e.CertNotAfter = is.Serial, registry.At(is.NotAfter)
+			// A new join supersedes every earlier certificate of the host.
+			e.CertSerial, e.PrevCertSerial, e.CertNotAfter = is.Serial, "", registry.At(is.NotAfter)
 		}
 		// Each answer voids the previous token: a host whose answer was
 		// lost joins again and only the token it finally holds works.
@@ -270,7 +253,7 @@ func (h *Handler) doRenew(w http.ResponseWriter, r *http.Request) *wire.Error {
 		}
 		reply = RenewReply{Cert: string(pki.EncodeCert(is.DER)), CA: string(h.o.PKI.CAPEM),
 			NotAfter: wire.FormatTime(is.NotAfter), RenewAfter: wire.FormatTime(is.RenewAfter)}
-		e.CertSerial, e.CertNotAfter = is.Serial, registry.At(is.NotAfter)
+		e.PrevCertSerial, e.CertSerial, e.CertNotAfter = e.CertSerial, is.Serial, registry.At(is.NotAfter)
 		return nil
 	})
 	if err != nil {

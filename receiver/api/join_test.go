@@ -315,6 +315,23 @@ func TestRenewAndRevoke(t *testing.T) {
 	if e, _ := registry.Read(je.dir, "lab7"); e.CertSerial != pki.SerialHex(cert) {
 		t.Error("the registry does not record the renewed certificate")
 	}
+	// The certificate a renewal replaced still works; the one before it not.
+	first, _ := pki.ParseCert([]byte(joined.Cert))
+	withCert := func(c *x509.Certificate) *http.Request {
+		r := pingAs(joined.Token, "lab7")
+		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}}
+		return r
+	}
+	if w := je.do(withCert(first)); w.Code != http.StatusOK {
+		t.Fatalf("ping with the certificate the renewal replaced: %d %s", w.Code, w.Body)
+	}
+	w = je.do(renewReq(joined.Token, "lab7", csrPEM(t, newKey, "lab7")))
+	json.Unmarshal(w.Body.Bytes(), &rr)
+	cert, _ = pki.ParseCert([]byte(rr.Cert))
+	wantError(t, je.do(withCert(first)), http.StatusUnauthorized, wire.CodeUnauthorized)
+	if w := je.do(withCert(cert)); w.Code != http.StatusOK {
+		t.Fatalf("ping with the current certificate: %d %s", w.Code, w.Body)
+	}
 
 	// Expired: renewal is refused, a new join is needed.
 	je.now = je.now.Add(91 * 24 * time.Hour)

@@ -22,7 +22,7 @@ func Add(dataDir, host string, ttl time.Duration, now time.Time) (Entry, string,
 		if e.Revoked() {
 			e.RevokedAt = nil
 			e.TokenSHA256 = ""
-			e.CertSerial = ""
+			e.CertSerial, e.PrevCertSerial = "", ""
 			e.CertNotAfter = nil
 		}
 		e.JoinSHA256 = Sum(secret)

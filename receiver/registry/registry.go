@@ -85,8 +85,11 @@ type Entry struct {
 	// first used with: the same key may join again, another may not.
 	JoinKeySHA256 string `json:"join_key_sha256,omitempty"`
 	CertSerial    string `json:"cert_serial,omitempty"`
-	CertNotAfter  *Time  `json:"cert_not_after"`
-	RevokedAt     *Time  `json:"revoked_at"`
+	// PrevCertSerial is the certificate a renewal replaced, still accepted
+	// while the host's transport moves to the new one.
+	PrevCertSerial string `json:"prev_cert_serial,omitempty"`
+	CertNotAfter   *Time  `json:"cert_not_after"`
+	RevokedAt      *Time  `json:"revoked_at"`
 }
 
 // Revoked reports whether the host has been revoked.

@@ -206,6 +206,19 @@ func (v *View) State(host string) State {
 	return Listed
 }
 
+// CertAccepted reports whether a certificate with this serial (lowercase
+// hex) may speak for host: any, when the registry records no certificate
+// for it, else only the current one and the one its last renewal replaced.
+func (v *View) CertAccepted(host, serial string) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	e, ok := v.hosts[host]
+	if !ok || e.CertSerial == "" {
+		return true
+	}
+	return serial == e.CertSerial || serial == e.PrevCertSerial
+}
+
 // Len returns the number of entries, unusable ones included.
 func (v *View) Len() int {
 	v.mu.RLock()

@@ -1,0 +1,307 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fleet is a receiver run from the real binary with a fleet CA made by
+// `pki init`, and the paths a lab host of it uses.
+type fleet struct {
+	t        *testing.T
+	bin      string
+	dir      string
+	rcfg     string
+	dataDir  string
+	url      string
+	receiver *daemon
+}
+
+// newFleet runs `pki init` and starts the receiver. With tls the receiver
+// serves HTTPS itself and requires client certificates (in-process mTLS);
+// without, it listens on plain HTTP. extra goes into receiver.toml.
+func newFleet(t *testing.T, bin string, tls bool, extra string) *fleet {
+	t.Helper()
+	f := &fleet{t: t, bin: bin, dir: t.TempDir()}
+	f.dataDir = filepath.Join(f.dir, "receiver-data")
+	pkiDir := filepath.Join(f.dir, "pki")
+	port := freePort(t)
+	scheme, tlsSection := "http", ""
+	if tls {
+		scheme = "https"
+		tlsSection = fmt.Sprintf("[tls]\ncert_file = %q\nkey_file = %q\nclient_ca_file = %q\n",
+			filepath.Join(pkiDir, "server.crt"), filepath.Join(pkiDir, "server.key"), filepath.Join(pkiDir, "ca.crt"))
+	}
+	f.url = fmt.Sprintf("%s://localhost:%s", scheme, port)
+	f.rcfg = writeFile(t, f.dir, "receiver.toml", fmt.Sprintf(`[server]
+listen = "127.0.0.1:%s"
+data_dir = %q
+min_free_bytes = 1024
+
+[version_gate]
+enabled = false
+
+[pki]
+dir = %q
+public_url = %q
+%s%s`, port, f.dataDir, pkiDir, f.url, tlsSection, extra))
+	out, code := run(t, f.recv(), "pki", "init", "--config", f.rcfg, "--name", "localhost", "--name", "127.0.0.1", "--json")
+	if code != 0 {
+		t.Fatalf("pki init: exit %d\n%s", code, out)
+	}
+	f.receiver = startDaemon(t, "receiver", f.recv(), "serve", "--config", f.rcfg)
+	return f
+}
+
+func (f *fleet) recv() string    { return filepath.Join(f.bin, "cis490-receiver") }
+func (f *fleet) shipper() string { return filepath.Join(f.bin, "cis490-shipper") }
+
+// hostAdd runs `host add` and returns the printed join command's arguments
+// after `cis490-shipper`.
+func (f *fleet) hostAdd(host string) []string {
+	f.t.Helper()
+	out, code := run(f.t, f.recv(), "host", "add", host, "--config", f.rcfg, "--json")
+	var res struct{ Command, JoinToken string }
+	if err := json.Unmarshal(out, &res); err != nil || code != 0 {
+		f.t.Fatalf("host add: exit %d, %s (%v)", code, out, err)
+	}
+	args, ok := strings.CutPrefix(res.Command, "sudo cis490-shipper ")
+	if !ok {
+		f.t.Fatalf("host add printed %q, want a `sudo cis490-shipper join …` line", res.Command)
+	}
+	return strings.Fields(args)
+}
+
+// labHost writes lab-host.toml for host with the standard credential files
+// in its own tls/ directory (none exist yet) and returns its path and dirs.
+func (f *fleet) labHost(host, url string) (cfg, data, tlsDir string) {
+	f.t.Helper()
+	base := filepath.Join(f.dir, host)
+	data, tlsDir = filepath.Join(base, "data"), filepath.Join(base, "tls")
+	for _, d := range []string{filepath.Join(data, "episodes"), tlsDir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	cfg = writeFile(f.t, base, "lab-host.toml", fmt.Sprintf(`host_id = %q
+
+[paths]
+data_dir = %q
+
+[receiver]
+url = %q
+token_file = %q
+ca_bundle = %q
+client_cert = %q
+client_key = %q
+timeout_s = 10
+
+[shipper]
+settle_s = 0
+scan_interval_s = 1
+backoff_min_s = 1
+backoff_max_s = 2
+
+[update]
+public_key_file = %q
+`, host, data, url, filepath.Join(base, "token"), filepath.Join(tlsDir, "ca.crt"),
+		filepath.Join(tlsDir, "client.crt"), filepath.Join(tlsDir, "client.key"), filepath.Join(base, "release.pub")))
+	return cfg, data, tlsDir
+}
+
+// episode writes a finished episode into data/episodes.
+func episode(t *testing.T, data, id string) {
+	t.Helper()
+	ep := filepath.Join(data, "episodes", id)
+	if err := os.MkdirAll(ep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, ep, "samples.bin", "samples of "+id)
+	writeFile(t, ep, "meta.json", `{"code_version":{"commit":"`+strings.Repeat("ab", 20)+`"}}`)
+}
+
+// TestJoinRenewRevokeEndToEnd walks a host through its life with the real
+// binaries on loopback and in-process mTLS: pki init, host add, join with
+// the printed line, ping and ship, renew twice while the daemon runs (its
+// next upload can only pass with the newest pair), revoke.
+func TestJoinRenewRevokeEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries")
+	}
+	bin := buildBinaries(t)
+	f := newFleet(t, bin, true, "")
+	joinArgs := f.hostAdd("lab7")
+	cfg, data, tlsDir := f.labHost("lab7", f.url)
+
+	out, code := run(t, append(append([]string{f.shipper()}, joinArgs...), "--config", cfg, "--json")...)
+	var joined struct {
+		Host, URL string
+		NotAfter  *string `json:"not_after"`
+		Files     []string
+	}
+	if err := json.Unmarshal(out, &joined); err != nil || code != 0 || joined.Host != "lab7" || joined.NotAfter == nil {
+		t.Fatalf("join: exit %d, %s (%v)", code, out, err)
+	}
+	for name, mode := range map[string]os.FileMode{"client.key": 0o600, "client.crt": 0o644, "ca.crt": 0o644} {
+		st, err := os.Stat(filepath.Join(tlsDir, name))
+		if err != nil || st.Mode().Perm() != mode {
+			t.Fatalf("%s: %v, mode %v; want %o", name, err, st.Mode().Perm(), mode)
+		}
+	}
+	if out, code := run(t, f.shipper(), "--ping", "--json", "--config", cfg); code != 0 {
+		t.Fatalf("--ping after join: exit %d %s", code, out)
+	}
+
+	d := startDaemon(t, "shipper", f.shipper(), "--config", cfg)
+	episode(t, data, "ep-1")
+	d.waitStatus("shipped 1")
+
+	for i := 0; i < 2; i++ {
+		out, code := run(t, f.shipper(), "cert-renew", "--force", "--json", "--config", cfg)
+		var r struct{ Status string }
+		if json.Unmarshal(out, &r) != nil || code != 0 || r.Status != "renewed" {
+			t.Fatalf("cert-renew --force: exit %d, %s", code, out)
+		}
+	}
+	out, code = run(t, f.shipper(), "cert-renew", "--json", "--config", cfg)
+	if !strings.Contains(string(out), `"status":"not-due"`) || code != 0 {
+		t.Fatalf("cert-renew just after a renewal: exit %d, %s; want not-due, 0", code, out)
+	}
+	// After two renewals the receiver accepts only the two newest
+	// certificates: the daemon ships only if it moved to the new pair.
+	episode(t, data, "ep-2")
+	d.waitStatus("shipped 2")
+
+	out, code = run(t, f.recv(), "host", "revoke", "lab7", "--config", f.rcfg, "--json")
+	if code != 0 {
+		t.Fatalf("host revoke: exit %d %s", code, out)
+	}
+	episode(t, data, "ep-3")
+	d.waitStatus("host-revoked")
+	if _, err := os.Stat(filepath.Join(data, "episodes", "ep-3", "meta.json")); err != nil {
+		t.Fatalf("a refused episode left episodes/: %v", err)
+	}
+	out, code = run(t, f.shipper(), "cert-renew", "--force", "--json", "--config", cfg)
+	if code != 3 || !strings.Contains(string(out), "host-revoked") {
+		t.Fatalf("cert-renew of a revoked host: exit %d, %s; want 3 host-revoked", code, out)
+	}
+	out, code = run(t, f.shipper(), "--ping", "--json", "--config", cfg)
+	if code != 1 || !strings.Contains(string(out), "host-revoked") {
+		t.Fatalf("--ping of a revoked host: exit %d, %s; want 1 host-revoked", code, out)
+	}
+	index, _ := os.ReadFile(filepath.Join(f.dataDir, "index.jsonl"))
+	if !bytes.Contains(index, []byte(`"id":"ep-2"`)) || bytes.Contains(index, []byte(`"id":"ep-3"`)) {
+		t.Fatalf("index.jsonl:\n%s\nwant ep-2 stored, ep-3 not", index)
+	}
+}
+
+// daemon is a long-running process that talks sd_notify; statuses carries
+// every STATUS= it sends.
+type daemon struct {
+	t        *testing.T
+	name     string
+	cmd      *exec.Cmd
+	stderr   *bytes.Buffer
+	statuses chan string
+	done     chan error
+	last     string
+}
+
+// startDaemon starts argv with a notify socket the test owns and returns
+// once it sent READY=1.
+func startDaemon(t *testing.T, name string, argv ...string) *daemon {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, name: name, cmd: exec.Command(argv[0], argv[1:]...), stderr: &bytes.Buffer{},
+		statuses: make(chan string, 256), done: make(chan error, 1)}
+	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	d.cmd.Stderr = d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	ready := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		isReady := false
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(d.statuses)
+				return
+			}
+			for _, line := range strings.Split(string(buf[:n]), "\n") {
+				if s, ok := strings.CutPrefix(line, "STATUS="); ok {
+					select {
+					case d.statuses <- s:
+					default: // nobody waits; the next status says as much
+					}
+				}
+				if line == "READY=1" && !isReady {
+					isReady = true
+					close(ready)
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.done:
+		case <-time.After(15 * time.Second):
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+		conn.Close()
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s", name, d.stderr)
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-d.done:
+		d.done <- err
+		t.Fatalf("%s exited before READY=1: %v\n%s", name, err, d.stderr)
+	case <-time.After(time.Minute):
+		t.Fatalf("%s sent no READY=1 within a minute\n%s", name, d.stderr)
+	}
+	return d
+}
+
+// waitStatus waits for a STATUS= line containing want.
+func (d *daemon) waitStatus(want string) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		select {
+		case s, ok := <-d.statuses:
+			if !ok {
+				d.t.Fatalf("%s: notify socket closed", d.name)
+			}
+			d.last = s
+			if strings.Contains(s, want) {
+				return
+			}
+		case err := <-d.done:
+			d.done <- err
+			d.t.Fatalf("%s exited while waiting for %q: %v", d.name, want, err)
+		case <-ctx.Done():
+			d.t.Fatalf("%s: no status with %q within a minute; last %q", d.name, want, d.last)
+		}
+	}
+}
