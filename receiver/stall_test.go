@@ -15,9 +15,9 @@ import (
 	"testing"
 
 	"cis490/internal/config"
+	"cis490/internal/index"
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
-	"cis490/receiver/api"
 	"cis490/receiver/datadir"
 )
 
@@ -52,9 +52,9 @@ func TestStalledBodyIsAbortedAndLeavesNothing(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(dir, "store")); len(ents) != 0 {
 		t.Errorf("store/ holds %d files", len(ents))
 	}
-	var rows []api.Attempt
+	var rows []index.Attempt
 	jsonl.ScanFile(filepath.Join(dir, datadir.AttemptsFile), func(l []byte) error {
-		var a api.Attempt
+		var a index.Attempt
 		json.Unmarshal(l, &a)
 		rows = append(rows, a)
 		return nil

@@ -1,6 +1,9 @@
-// Package index defines the row of index.jsonl, the receiver's append-only
-// record of stored episodes (SPEC §5.1), and reads it. Where the file lives
-// is receiver/datadir's business.
+// Package index owns the rows of the receiver's two logs: index.jsonl, the
+// append-only record of stored episodes (SPEC §5.1), and attempts.jsonl, one
+// row per upload attempt (SPEC §5.2). It defines their types and every
+// reader of their bytes, from the validating Parse to the byte-search
+// readers of fast.go that fleet-health, backfill and the duplicate lookup
+// use on long tails. Where the files live is receiver/datadir's business.
 package index
 
 import (

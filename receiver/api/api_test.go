@@ -149,10 +149,10 @@ func (e *env) rows() []index.Row {
 	return rows
 }
 
-func (e *env) attempts() []Attempt {
-	var out []Attempt
+func (e *env) attempts() []index.Attempt {
+	var out []index.Attempt
 	_, err := jsonl.ScanFile(filepath.Join(e.dir, datadir.AttemptsFile), func(line []byte) error {
-		var a Attempt
+		var a index.Attempt
 		if err := json.Unmarshal(line, &a); err != nil {
 			e.t.Fatal(err)
 		}

@@ -5,21 +5,11 @@ import (
 	"os"
 	"sync"
 
+	"cis490/internal/index"
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
 	"cis490/receiver/datadir"
 )
-
-// Attempt is one row of attempts.jsonl (SPEC §5.2).
-type Attempt struct {
-	TS     string `json:"ts"`
-	Host   string `json:"host"`
-	ID     string `json:"id"`
-	Status int    `json:"status"`
-	Error  string `json:"error"`
-	Commit string `json:"commit"`
-	Bytes  int64  `json:"bytes"`
-}
 
 // AttemptsLog appends attempt rows and rotates the file to attempts.jsonl.1
 // once it reaches maxBytes. Rows are written before the answer is sent but
@@ -47,7 +37,7 @@ func OpenAttemptsLog(l datadir.Layout, maxBytes int64) (*AttemptsLog, error) {
 }
 
 // Append writes one row, rotating first when the file is full.
-func (l *AttemptsLog) Append(a Attempt) error {
+func (l *AttemptsLog) Append(a index.Attempt) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.maxBytes > 0 && l.app.Size() >= l.maxBytes {
@@ -82,7 +72,7 @@ func (l *AttemptsLog) Close() error {
 
 // record appends an attempt row stamped now; a failure is logged, never
 // turned into a refusal.
-func (h *Handler) record(a Attempt) {
+func (h *Handler) record(a index.Attempt) {
 	if h.o.Attempts == nil {
 		return
 	}

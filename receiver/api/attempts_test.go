@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"cis490/internal/index"
 	"cis490/internal/jsonl"
 	"cis490/receiver/datadir"
 )
@@ -17,7 +18,7 @@ func TestAttemptsLogRotates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 10; i++ {
-		if err := l.Append(Attempt{TS: "t", Host: "lab1", ID: fmt.Sprint("ep", i), Status: 201}); err != nil {
+		if err := l.Append(index.Attempt{TS: "t", Host: "lab1", ID: fmt.Sprint("ep", i), Status: 201}); err != nil {
 			t.Fatal(err)
 		}
 	}

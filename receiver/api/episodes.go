@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"cis490/internal/index"
 	"cis490/internal/wire"
 	"cis490/receiver/store"
 )
@@ -20,7 +21,7 @@ func (h *Handler) putEpisode(w http.ResponseWriter, r *http.Request) *wire.Error
 		h.m.unauthorized.Add(1)
 		return e
 	}
-	att := Attempt{
+	att := index.Attempt{
 		Host:   truncate(r.Header.Get(wire.HeaderHost), 64),
 		Commit: truncate(r.Header.Get(wire.HeaderCommit), 64),
 	}
@@ -81,7 +82,7 @@ func (h *Handler) ingestEpisode(w http.ResponseWriter, r *http.Request, who iden
 	if found { // rows 7, 8
 		if stored.SHA256 == sha {
 			h.m.outcome(http.StatusOK, "duplicate")
-			h.record(Attempt{Host: host, ID: id, Status: http.StatusOK, Commit: truncate(r.Header.Get(wire.HeaderCommit), 64)})
+			h.record(index.Attempt{Host: host, ID: id, Status: http.StatusOK, Commit: truncate(r.Header.Get(wire.HeaderCommit), 64)})
 			writeJSON(w, http.StatusOK, wire.EpisodeReply{Status: "duplicate", ID: id, SHA256: sha, Bytes: stored.Bytes})
 			return nil
 		}
@@ -146,7 +147,7 @@ func (h *Handler) ingestEpisode(w http.ResponseWriter, r *http.Request, who iden
 	}
 	h.m.storedBytes.Add(row.Bytes)
 	h.m.outcome(http.StatusCreated, "stored")
-	h.record(Attempt{Host: host, ID: id, Status: http.StatusCreated, Commit: truncate(commitHeader, 64), Bytes: row.Bytes})
+	h.record(index.Attempt{Host: host, ID: id, Status: http.StatusCreated, Commit: truncate(commitHeader, 64), Bytes: row.Bytes})
 	h.log.Info("stored", "id", id, "host", host, "bytes", row.Bytes, "commit", commit)
 	writeJSON(w, http.StatusCreated, wire.EpisodeReply{Status: "stored", ID: id, SHA256: row.SHA256, Bytes: row.Bytes})
 	return nil

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"cis490/internal/index"
 )
 
 // key identifies an alert within one hour bucket.
@@ -62,7 +64,7 @@ func evaluate(o Options) ([]finding, error) {
 	// window; a host quiet for the whole horizon is quiet for longer than
 	// silent_after_s.
 	horizon := max(silentAfter, fatalWindow)
-	err = readAttempts(o.DataDir, now.Add(-horizon-Slack), func(a attempt, at time.Time) {
+	err = readAttempts(o.DataDir, now.Add(-horizon-Slack), func(a index.Attempt, at time.Time) {
 		if at.After(now) {
 			return
 		}

@@ -29,11 +29,11 @@ func stored(host string, ago time.Duration) index.Row {
 		ReceivedAt: ts(ago), Commit: commit, Source: index.SourceReceiver}
 }
 
-func tried(host string, ago time.Duration, status int, code string) attempt {
-	return attempt{TS: ts(ago), Host: host, ID: "ep-1", Status: status, Error: code, Commit: commit}
+func tried(host string, ago time.Duration, status int, code string) index.Attempt {
+	return index.Attempt{TS: ts(ago), Host: host, ID: "ep-1", Status: status, Error: code, Commit: commit}
 }
 
-func unstampedTry(host string, ago time.Duration, status int) attempt {
+func unstampedTry(host string, ago time.Duration, status int) index.Attempt {
 	a := tried(host, ago, status, "")
 	a.Commit = ""
 	a.ID = "ep-raw"
@@ -92,22 +92,22 @@ func TestSymptoms(t *testing.T) {
 		name     string
 		cfg      config.FleetHealth
 		index    []index.Row
-		attempts []attempt
+		attempts []index.Attempt
 		health   map[string]time.Duration // host → report age
 		want     []string
 	}{
 		{
 			name:  "quiet 31 min after storing is silent",
-			index: []index.Row{stored("lab1", 2*time.Hour)}, attempts: []attempt{tried("lab1", 31*time.Minute, 201, "")},
+			index: []index.Row{stored("lab1", 2*time.Hour)}, attempts: []index.Attempt{tried("lab1", 31*time.Minute, 201, "")},
 			want: []string{"lab1 silent"},
 		},
 		{
 			name:  "quiet 29 min is not silent",
-			index: []index.Row{stored("lab1", 2*time.Hour)}, attempts: []attempt{tried("lab1", 29*time.Minute, 201, "")},
+			index: []index.Row{stored("lab1", 2*time.Hour)}, attempts: []index.Attempt{tried("lab1", 29*time.Minute, 201, "")},
 		},
 		{
 			name:  "quiet exactly silent_after_s is not silent",
-			index: []index.Row{stored("lab1", 2*time.Hour)}, attempts: []attempt{tried("lab1", 30*time.Minute, 201, "")},
+			index: []index.Row{stored("lab1", 2*time.Hour)}, attempts: []index.Attempt{tried("lab1", 30*time.Minute, 201, "")},
 		},
 		{
 			name:  "no attempt at all after storing is silent",
@@ -128,14 +128,14 @@ func TestSymptoms(t *testing.T) {
 		},
 		{
 			name: "two refusals are not fatal-only",
-			attempts: []attempt{
+			attempts: []index.Attempt{
 				tried("lab2", 20*time.Minute, 412, "commit-not-in-window"),
 				tried("lab2", 10*time.Minute, 412, "commit-not-in-window"),
 			},
 		},
 		{
 			name: "three refusals are fatal-only",
-			attempts: []attempt{
+			attempts: []index.Attempt{
 				tried("lab2", 30*time.Minute, 400, "missing-commit"),
 				tried("lab2", 20*time.Minute, 412, "commit-not-in-window"),
 				tried("lab2", 10*time.Minute, 412, "commit-not-in-window"),
@@ -144,7 +144,7 @@ func TestSymptoms(t *testing.T) {
 		},
 		{
 			name: "one 2xx among refusals clears fatal-only",
-			attempts: []attempt{
+			attempts: []index.Attempt{
 				tried("lab2", 40*time.Minute, 412, "commit-not-in-window"),
 				tried("lab2", 30*time.Minute, 412, "commit-not-in-window"),
 				tried("lab2", 20*time.Minute, 200, ""),
@@ -153,7 +153,7 @@ func TestSymptoms(t *testing.T) {
 		},
 		{
 			name: "a 5xx among refusals clears fatal-only",
-			attempts: []attempt{
+			attempts: []index.Attempt{
 				tried("lab2", 40*time.Minute, 412, "commit-not-in-window"),
 				tried("lab2", 30*time.Minute, 412, "commit-not-in-window"),
 				tried("lab2", 20*time.Minute, 503, "busy"),
@@ -162,7 +162,7 @@ func TestSymptoms(t *testing.T) {
 		},
 		{
 			name: "aborted attempts neither count nor clear",
-			attempts: []attempt{
+			attempts: []index.Attempt{
 				tried("lab2", 40*time.Minute, 412, "commit-not-in-window"),
 				tried("lab2", 30*time.Minute, 0, "aborted"),
 				tried("lab2", 20*time.Minute, 412, "commit-not-in-window"),
@@ -172,7 +172,7 @@ func TestSymptoms(t *testing.T) {
 		},
 		{
 			name: "aborted attempts alone are not fatal-only",
-			attempts: []attempt{
+			attempts: []index.Attempt{
 				tried("lab2", 30*time.Minute, 0, "aborted"),
 				tried("lab2", 20*time.Minute, 0, "aborted"),
 				tried("lab2", 10*time.Minute, 0, "aborted"),
@@ -180,7 +180,7 @@ func TestSymptoms(t *testing.T) {
 		},
 		{
 			name: "refusals older than fatal_window_s do not count",
-			attempts: []attempt{
+			attempts: []index.Attempt{
 				tried("lab2", 70*time.Minute, 412, "commit-not-in-window"),
 				tried("lab2", 20*time.Minute, 412, "commit-not-in-window"),
 				tried("lab2", 10*time.Minute, 412, "commit-not-in-window"),
@@ -188,16 +188,16 @@ func TestSymptoms(t *testing.T) {
 		},
 		{
 			name:     "attempt without commit is unstamped",
-			attempts: []attempt{unstampedTry("lab3", 10*time.Minute, 201)},
+			attempts: []index.Attempt{unstampedTry("lab3", 10*time.Minute, 201)},
 			want:     []string{"lab3 unstamped"},
 		},
 		{
 			name:     "unstamped attempt older than fatal_window_s is forgotten",
-			attempts: []attempt{unstampedTry("lab3", 61*time.Minute, 201), tried("lab3", time.Minute, 201, "")},
+			attempts: []index.Attempt{unstampedTry("lab3", 61*time.Minute, 201), tried("lab3", time.Minute, 201, "")},
 		},
 		{
 			name:     "attempts from invalid host headers are not attributed",
-			attempts: []attempt{unstampedTry("", 10*time.Minute, 400), unstampedTry("bad host", 9*time.Minute, 400)},
+			attempts: []index.Attempt{unstampedTry("", 10*time.Minute, 400), unstampedTry("bad host", 9*time.Minute, 400)},
 		},
 		{
 			name: "expected host with nothing at all is silent and stale",
@@ -207,7 +207,7 @@ func TestSymptoms(t *testing.T) {
 		{
 			name:     "expected host that reports and uploads is fine",
 			cfg:      expectLab9,
-			attempts: []attempt{tried("lab9", time.Minute, 201, "")},
+			attempts: []index.Attempt{tried("lab9", time.Minute, 201, "")},
 			health:   map[string]time.Duration{"lab9": time.Hour},
 		},
 		{
@@ -222,12 +222,12 @@ func TestSymptoms(t *testing.T) {
 		{
 			name:     "host that never reported and is not expected is not stale",
 			index:    []index.Row{stored("lab5", time.Hour)},
-			attempts: []attempt{tried("lab5", time.Minute, 201, "")},
+			attempts: []index.Attempt{tried("lab5", time.Minute, 201, "")},
 		},
 		{
 			name:  "rows after now are ignored",
 			index: []index.Row{stored("lab1", 2*time.Hour)},
-			attempts: []attempt{
+			attempts: []index.Attempt{
 				tried("lab1", 40*time.Minute, 201, ""),
 				tried("lab1", -10*time.Minute, 201, ""),
 			},
@@ -238,7 +238,7 @@ func TestSymptoms(t *testing.T) {
 			index: []index.Row{
 				stored("lab2", 5*time.Hour), stored("lab1", 4*time.Hour),
 			},
-			attempts: []attempt{
+			attempts: []index.Attempt{
 				unstampedTry("lab2", 50*time.Minute, 400),
 				unstampedTry("lab2", 45*time.Minute, 400),
 				unstampedTry("lab2", 40*time.Minute, 400),

@@ -15,16 +15,6 @@ import (
 	"cis490/receiver/datadir"
 )
 
-// attempt is the part of an attempts.jsonl row (SPEC §5.2) the check uses.
-type attempt struct {
-	TS     string `json:"ts"`
-	Host   string `json:"host"`
-	ID     string `json:"id"`
-	Status int    `json:"status"`
-	Error  string `json:"error"`
-	Commit string `json:"commit"`
-}
-
 // alertRow is one line of alerts.jsonl, fields in their documented order.
 type alertRow struct {
 	TS      string `json:"ts"`
@@ -64,8 +54,8 @@ func scanTail(path string, stop time.Time, visit func(line []byte) (time.Time, b
 // when they were re-indexed, not an upload by the host.
 func readIndex(dataDir string, stop time.Time, fn func(host string, at time.Time)) error {
 	_, err := scanTail(datadir.New(dataDir).Index(), stop, func(line []byte) (time.Time, bool) {
-		r, ok := parseIndexFast(line)
-		if !ok && json.Unmarshal(line, &r) != nil {
+		r, ok := index.ParseHead(line)
+		if !ok {
 			return time.Time{}, false
 		}
 		at, err := wire.ParseTime(r.ReceivedAt)
@@ -83,10 +73,10 @@ func readIndex(dataDir string, stop time.Time, fn func(host string, at time.Time
 // readAttempts calls fn with every attempt made at or after stop, newest
 // first, continuing into the rotated file when the current one does not
 // reach back far enough.
-func readAttempts(dataDir string, stop time.Time, fn func(a attempt, at time.Time)) error {
+func readAttempts(dataDir string, stop time.Time, fn func(a index.Attempt, at time.Time)) error {
 	visit := func(line []byte) (time.Time, bool) {
-		a, ok := parseAttemptFast(line)
-		if !ok && json.Unmarshal(line, &a) != nil {
+		a, ok := index.ParseAttempt(line)
+		if !ok {
 			return time.Time{}, false
 		}
 		at, err := wire.ParseTime(a.TS)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"archive/tar"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,35 +99,13 @@ func (s idSet) has(id string) bool {
 func indexedIDs(path string) (idSet, error) {
 	var set idSet
 	_, err := jsonl.ScanFile(path, func(line []byte) error {
-		if id, ok := rowID(line); ok {
+		if id, ok := index.RowID(line); ok {
 			set = append(set, idHash(id))
 		}
 		return nil
 	})
 	slices.Sort(set)
 	return set, err
-}
-
-// rowIDPrefix starts every row the receiver writes: the id comes first, and
-// an id never holds a quote or a backslash, so it can be cut out without a
-// JSON decoder.
-var rowIDPrefix = []byte(`{"id":"`)
-
-// rowID returns the id of an index row. Rows of the receiver's own shape
-// take a byte search; any other valid JSON row is decoded.
-func rowID(line []byte) (string, bool) {
-	if rest, ok := bytes.CutPrefix(line, rowIDPrefix); ok {
-		if i := bytes.IndexByte(rest, '"'); i > 0 && wire.ValidID(string(rest[:i])) {
-			return string(rest[:i]), true
-		}
-	}
-	var r struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(line, &r) != nil || r.ID == "" {
-		return "", false
-	}
-	return r.ID, true
 }
 
 // eachStored calls fn for the id of every *.tar.zst file in dir, reading the

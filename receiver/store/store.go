@@ -5,7 +5,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -202,9 +201,8 @@ func (s *Store) Lookup(id string) (Stored, bool, error) {
 func findRow(path, id string) (index.Row, bool, error) {
 	var row index.Row
 	found := false
-	needle := []byte(`"id":"` + id + `"`)
 	err := jsonl.ScanBackward(path, func(line []byte) error {
-		if !bytes.Contains(line, needle) {
+		if !index.MayHoldID(line, id) {
 			return nil
 		}
 		r, err := index.Parse(line)

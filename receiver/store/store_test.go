@@ -270,26 +270,3 @@ func TestLockRefusesASecondHolder(t *testing.T) {
 	}
 	u2()
 }
-
-func TestRowIDFastPathAgreesWithJSON(t *testing.T) {
-	sha := strings.Repeat("0", 64)
-	cases := []struct {
-		line string
-		id   string
-		ok   bool
-	}{
-		{`{"id":"ep-1","host":"h","sha256":"` + sha + `"}`, "ep-1", true},
-		{`{"host":"h","id":"ep-2"}`, "ep-2", true},
-		{`{ "id" : "ep-3" }`, "ep-3", true},
-		{`{"id":"ep\u002d4"}`, "ep-4", true},
-		{`{"id":""}`, "", false},
-		{`{"id":"ep-5`, "", false},
-		{`not json`, "", false},
-	}
-	for _, tc := range cases {
-		id, ok := rowID([]byte(tc.line))
-		if id != tc.id || ok != tc.ok {
-			t.Errorf("rowID(%s) = %q %v, want %q %v", tc.line, id, ok, tc.id, tc.ok)
-		}
-	}
-}

@@ -65,18 +65,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	type attempt struct {
-		TS     string `json:"ts"`
-		Host   string `json:"host"`
-		ID     string `json:"id"`
-		Status int    `json:"status"`
-		Error  string `json:"error"`
-		Commit string `json:"commit"`
-		Bytes  int64  `json:"bytes"`
-	}
 	err = writeLines(datadir.New(*dir).Attempts(), *nAttempts, func(i int) any {
 		at := now.Add(-span + span/time.Duration(*nAttempts)*time.Duration(i))
-		a := attempt{TS: wire.FormatTime(at), Host: host(i), ID: fmt.Sprintf("ep-%08d", i),
+		a := index.Attempt{TS: wire.FormatTime(at), Host: host(i), ID: fmt.Sprintf("ep-%08d", i),
 			Status: 201, Commit: commit, Bytes: 12345678}
 		if silent(a.Host, at) {
 			a.Host = host(i + 1)
