@@ -25,6 +25,13 @@ import (
 // TestMain lets the test binary run as cis490-shipper for the crash test.
 func TestMain(m *testing.M) {
 	if os.Getenv("CIS490_SHIPPER_CHILD") == "1" {
+		if at := os.Getenv("CIS490_UPDATE_KILL_AT"); at != "" {
+			updateHook = func(step string) {
+				if step == at {
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+			}
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 		stop()

@@ -32,6 +32,8 @@ const usage = `usage:
   cis490-shipper status [--json] [--config F] [--data-dir D]
   cis490-shipper join --url U --token T [--ca-sha256 FP] [--json] [--config F]
   cis490-shipper cert-renew [--force] [--json] [--config F]
+  cis490-shipper update [--check] [--now T] [--json] [--config F]
+  cis490-shipper check-config [--json] [--config F]
   cis490-shipper --version
 `
 
@@ -73,6 +75,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.runJoin(ctx, args)
 	case "cert-renew":
 		return c.runCertRenew(ctx, args)
+	case "update":
+		return c.runUpdate(ctx, args)
+	case "check-config":
+		return c.runCheckConfig(args)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -136,7 +136,7 @@ func labHostSchema(c *LabHost) *section {
 				"enabled":            boolKey(&u.Enabled),
 				"public_key_file":    stringKey(&u.PublicKeyFile, nonEmpty),
 				"ring":               stringKey(&u.Ring, ring),
-				"health_s":           intKey(&u.HealthS, 10, 3600),
+				"health_s":           intKey(&u.HealthS, 1, 3600),
 				"code_repo":          stringKey(&u.CodeRepo, absPathOrEmpty),
 				"code_branch":        stringKey(&u.CodeBranch, gitBranch),
 				"code_user":          stringKey(&u.CodeUser, nonEmpty),

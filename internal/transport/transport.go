@@ -183,6 +183,12 @@ func (c *Client) PutHealth(ctx context.Context, host string, report []byte) erro
 // its body read (at most maxReplyBytes). track reports body progress to
 // OnSent/OnAwait.
 func (c *Client) do(ctx context.Context, method, path string, h http.Header, body io.Reader, size int64, track bool) (*http.Response, []byte, error) {
+	return c.exchange(ctx, method, path, h, body, size, track, nil)
+}
+
+// exchange is do; with sink set, a 2xx answer's body is copied to sink
+// (unbounded, under the same stall watchdog) instead of being returned.
+func (c *Client) exchange(ctx context.Context, method, path string, h http.Header, body io.Reader, size int64, track bool, sink io.Writer) (*http.Response, []byte, error) {
 	hc, err := c.httpClient()
 	if err != nil {
 		return nil, nil, err
@@ -247,7 +253,17 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 		return nil, nil, c.netError(ctx, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(&progressReader{r: resp.Body, onRead: func(int64, bool) { wd.moved() }}, maxReplyBytes))
+	src := &progressReader{r: resp.Body, onRead: func(int64, bool) { wd.moved() }}
+	if sink != nil && resp.StatusCode/100 == 2 {
+		if sws, ok := sink.(sinkWithStatus); ok {
+			*sws.status = resp.StatusCode
+		}
+		if _, err := io.Copy(sink, src); err != nil {
+			return nil, nil, c.netError(ctx, err)
+		}
+		return resp, nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(src, maxReplyBytes))
 	if err != nil {
 		return nil, nil, c.netError(ctx, err)
 	}
@@ -317,6 +333,72 @@ func parseRetryAfter(v string, now time.Time) int {
 		}
 	}
 	return 0
+}
+
+// Get fetches path and returns its body, at most limit bytes (a longer body
+// is an error). A refusal is a *wire.Error.
+func (c *Client) Get(ctx context.Context, path string, limit int64) ([]byte, error) {
+	var buf limitedBuffer
+	buf.limit = limit
+	resp, body, err := c.exchange(ctx, http.MethodGet, path, nil, nil, 0, false, &buf)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("get %s: %w", path, decodeError(resp, body))
+	}
+	return buf.b, nil
+}
+
+// Download copies path's body from byte offset on (a Range request when
+// offset > 0) to w, streaming under the stall watchdog. A server that
+// ignores the Range is an error, so w never receives bytes twice.
+func (c *Client) Download(ctx context.Context, path string, offset int64, w io.Writer) error {
+	var h http.Header
+	if offset > 0 {
+		h = http.Header{"Range": {"bytes=" + strconv.FormatInt(offset, 10) + "-"}}
+	}
+	var status int
+	sink := writerFunc(func(p []byte) (int, error) {
+		if offset > 0 && status != http.StatusPartialContent {
+			return 0, fmt.Errorf("the receiver ignored the range request (status %d)", status)
+		}
+		return w.Write(p)
+	})
+	resp, body, err := c.exchange(ctx, http.MethodGet, path, h, nil, 0, false, sinkWithStatus{&status, sink})
+	if err != nil {
+		return fmt.Errorf("download %s: %w", path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("download %s: %w", path, decodeError(resp, body))
+	}
+	return nil
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// sinkWithStatus lets exchange tell the sink the answer's status first.
+type sinkWithStatus struct {
+	status *int
+	w      io.Writer
+}
+
+func (s sinkWithStatus) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+// limitedBuffer collects at most limit bytes.
+type limitedBuffer struct {
+	b     []byte
+	limit int64
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if int64(len(l.b)+len(p)) > l.limit {
+		return 0, fmt.Errorf("answer larger than %d bytes", l.limit)
+	}
+	l.b = append(l.b, p...)
+	return len(p), nil
 }
 
 // Remediation returns the receiver's remediation text of a refusal, or "".

@@ -134,6 +134,8 @@ check_repro() {
     grep -qx "${f%.tar.gz}/SHA256SUMS" "$WORK/list" || fail "repro: $f has no SHA256SUMS"
     echo "ok repro: $f ($(stat -c %s "$WORK/dist1/$f") bytes) is reproducible"
   done
+  cmp "$WORK/dist1/release.json" "$WORK/dist2/release.json" || fail "repro: release.json differs between two builds"
+  echo "ok repro: release.json is reproducible"
   check_sizes
   mkdir -p "$WORK/rel"
   tar -C "$WORK/rel" -xzf "$(release_tarball amd64)"
