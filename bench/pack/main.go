@@ -14,7 +14,7 @@ import (
 	"os"
 	"runtime/pprof"
 
-	"cis490/shipper/pack"
+	"cis490/internal/pack"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

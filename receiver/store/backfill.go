@@ -1,7 +1,6 @@
 package store
 
 import (
-	"archive/tar"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"cis490/internal/index"
 	"cis490/internal/jsonl"
+	"cis490/internal/pack"
 	"cis490/internal/wire"
 	"cis490/receiver/datadir"
 )
@@ -61,7 +59,7 @@ func backfill(dataDir string, app *jsonl.Appender, dryRun bool, now func() time.
 		}
 		row := index.Row{ID: id, Host: "unknown", SHA256: sum, Bytes: n,
 			ReceivedAt: wire.FormatTime(now()), Source: index.SourceBackfill}
-		if meta, err := readMeta(path, id); err == nil {
+		if meta, err := readMeta(path); err == nil {
 			if c, ok := wire.NormalizeCommit(meta.CodeVersion.Commit); ok {
 				row.Commit = c
 			}
@@ -144,32 +142,21 @@ type episodeMeta struct {
 	} `json:"code_version"`
 }
 
-// readMeta returns <id>/meta.json from a stored tarball.
-func readMeta(path, id string) (episodeMeta, error) {
+// maxMetaBytes bounds the meta.json backfill reads out of a tarball.
+const maxMetaBytes = 1 << 20
+
+// readMeta returns the episode's meta.json from a stored tarball, read with
+// the packer's member reader (which caps the decoder's window and memory).
+func readMeta(path string) (episodeMeta, error) {
 	var m episodeMeta
 	f, err := os.Open(path)
 	if err != nil {
 		return m, err
 	}
 	defer f.Close()
-	dec, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
+	b, err := pack.ReadMember(f, "meta.json", maxMetaBytes)
 	if err != nil {
 		return m, err
 	}
-	defer dec.Close()
-	tr := tar.NewReader(dec)
-	want := id + "/meta.json"
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			return m, fmt.Errorf("meta.json not found: %w", err)
-		}
-		if h.Name == want && h.Typeflag == tar.TypeReg {
-			b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
-			if err != nil {
-				return m, err
-			}
-			return m, json.Unmarshal(b, &m)
-		}
-	}
+	return m, json.Unmarshal(b, &m)
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"cis490/internal/wire"
-	"cis490/shipper/pack"
+	"cis490/internal/pack"
 )
 
 // sweep restores the outbox invariant at the start of a pass (SPEC §3):

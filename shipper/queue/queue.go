@@ -21,7 +21,7 @@ import (
 	"cis490/internal/queuedir"
 	"cis490/internal/transport"
 	"cis490/internal/wire"
-	"cis490/shipper/pack"
+	"cis490/internal/pack"
 )
 
 // Uploader is the receiver as the queue sees it; *transport.Client is one.

@@ -102,7 +102,7 @@ func synthFloats(seed uint64, n int) []byte {
 
 // goldenSHA256 is the digest of goldenNodes and seriesNodes packed as "ep-golden" at the
 // default level, the same on every machine and architecture. Regenerate with
-// go test -run TestGolden -update ./shipper/pack/ after a deliberate change
+// go test -run TestGolden -update ./internal/pack/ after a deliberate change
 // of the tarball format (it breaks idempotent re-uploads of repacked
 // episodes).
 const goldenSHA256 = "dea5b7595df028071b149d31556fe065e3b3e1b8c61f8462a13b85ca22e9e5ad"

@@ -28,7 +28,8 @@ const maxDecoderWindow = 64 << 20
 // where <root> is the tarball's top directory (the episode id), for example
 // member "meta.json". It reads at most maxBytes of the member and fails with
 // ErrTooLarge beyond that, with ErrNoMember when there is no such regular
-// file, and with the decoder's error when the stream is corrupt.
+// file, and with the decoder's error when the stream is corrupt. The
+// receiver's index-backfill reads stored tarballs with it.
 func ReadMember(r io.Reader, member string, maxBytes int64) ([]byte, error) {
 	dec, err := zstd.NewReader(r,
 		zstd.WithDecoderConcurrency(1),

@@ -7,6 +7,10 @@
 // the tree and produces the tar stream, one compresses it, one hashes the
 // compressed bytes and writes them out. The output depends only on the tree
 // and the level, never on timing or on the machine.
+//
+// It owns the episode tarball's format on both sides: the shipper packs with
+// Write and ToOutbox, and the receiver's index-backfill reads meta.json back
+// with ReadMember, so the package sits in internal/.
 package pack
 
 import (
