@@ -75,23 +75,39 @@ func (a *Appender) AppendUnsynced(v any) error {
 	if err != nil {
 		return fmt.Errorf("append %s: %w", a.path, err)
 	}
-	return a.write(append(line, '\n'))
+	_, err = a.write(append(line, '\n'))
+	return err
+}
+
+// AppendAt is Append that also returns the byte offset at which the line
+// starts, so a reader can find it again without a scan.
+func (a *Appender) AppendAt(v any) (offset int64, err error) {
+	line, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("append %s: %w", a.path, err)
+	}
+	off, err := a.write(append(line, '\n'))
+	if err != nil {
+		return 0, err
+	}
+	return off, a.syncLines()
 }
 
 // AppendLine writes line (which must end in '\n' and hold no other newline)
 // and returns once it is fsynced.
 func (a *Appender) AppendLine(line []byte) error {
-	if err := a.write(line); err != nil {
+	if _, err := a.write(line); err != nil {
 		return err
 	}
 	return a.syncLines()
 }
 
-func (a *Appender) write(line []byte) error {
+// write appends line and returns the offset at which it starts.
+func (a *Appender) write(line []byte) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.broken != nil {
-		return a.broken
+		return 0, a.broken
 	}
 	n, err := a.f.Write(line)
 	if err != nil {
@@ -101,10 +117,11 @@ func (a *Appender) write(line []byte) error {
 				a.broken = fmt.Errorf("append %s: %w", a.path, ErrBroken)
 			}
 		}
-		return fmt.Errorf("append %s: %w", a.path, err)
+		return 0, fmt.Errorf("append %s: %w", a.path, err)
 	}
+	off := a.size
 	a.size += int64(n)
-	return nil
+	return off, nil
 }
 
 // syncLines returns once every line written before the call is fsynced. A

@@ -67,17 +67,28 @@ func (h *Handler) ingestEpisode(w http.ResponseWriter, r *http.Request, who iden
 	if hasSchema && !wire.ValidSchemaVersion(schema) {
 		return wire.Errorf(http.StatusBadRequest, wire.CodeBadSchemaVersion, "%s must be 1 to 32 characters of [A-Za-z0-9._-]", wire.HeaderSchemaVersion)
 	}
-	if r.ContentLength < 0 { // row 6
+	// Row 6: a chunked body has ContentLength -1; a request with neither
+	// Content-Length nor Transfer-Encoding has 0 and no header, and is no
+	// more an empty episode than a chunked one is a sized one.
+	if _, declared := r.Header["Content-Length"]; r.ContentLength < 0 || (r.ContentLength == 0 && !declared) {
 		return wire.Errorf(http.StatusLengthRequired, wire.CodeLengthRequired, "uploads need a Content-Length (chunked bodies are refused)")
 	}
-	unlock, err := h.o.Store.LockID(r.Context(), id)
-	if err != nil {
-		return &wire.Error{Code: wire.CodeAborted, Detail: "the client went away while another upload of " + id + " ran"}
-	}
-	defer unlock()
+	// Rows 7 and 8 answer from durable rows, which never change: a stored id
+	// is answered at once, without waiting for the id's lock. Only an id not
+	// yet stored takes the lock and looks again under it.
 	stored, found, err := h.o.Store.Lookup(id)
 	if err != nil {
 		return internalError(err)
+	}
+	if !found {
+		unlock, err := h.o.Store.LockID(r.Context(), id)
+		if err != nil {
+			return &wire.Error{Code: wire.CodeAborted, Detail: "the client went away while another upload of " + id + " ran"}
+		}
+		defer unlock()
+		if stored, found, err = h.o.Store.Lookup(id); err != nil {
+			return internalError(err)
+		}
 	}
 	if found { // rows 7, 8
 		if stored.SHA256 == sha {
@@ -166,11 +177,8 @@ func (h *Handler) headEpisode(w http.ResponseWriter, r *http.Request) *wire.Erro
 	if !wire.ValidID(id) {
 		return wire.Errorf(http.StatusBadRequest, wire.CodeBadID, "%q is not a valid episode id", truncate(id, 128))
 	}
-	unlock, err := h.o.Store.LockID(r.Context(), id)
-	if err != nil {
-		return wire.Errorf(http.StatusServiceUnavailable, wire.CodeAborted, "the client went away")
-	}
-	defer unlock()
+	// No lock: Lookup answers from durable rows only, so a HEAD never waits
+	// behind an upload of the same id in flight (it is 404 until stored).
 	stored, found, err := h.o.Store.Lookup(id)
 	if err != nil {
 		return internalError(err)

@@ -35,21 +35,28 @@ func Backfill(dataDir string, dryRun bool, now func() time.Time) ([]index.Row, e
 		}
 		defer app.Close()
 	}
-	return backfill(dataDir, app, dryRun, now)
-}
-
-func backfill(dataDir string, app *jsonl.Appender, dryRun bool, now func() time.Time) ([]index.Row, error) {
-	if now == nil {
-		now = time.Now
-	}
 	indexed, err := indexedIDs(datadir.New(dataDir).Index())
 	if err != nil {
 		return nil, err
 	}
+	return backfill(dataDir, func(r index.Row) (int64, error) { return app.AppendAt(r) }, indexed, dryRun, now)
+}
+
+// indexedSet says whether the index holds a row for an id (false positives
+// are as rare as 64-bit hash collisions) and learns rows appended to it.
+type indexedSet interface {
+	hasHash(id string) bool
+	add(id string, off int64)
+}
+
+func backfill(dataDir string, appendRow func(index.Row) (int64, error), indexed indexedSet, dryRun bool, now func() time.Time) ([]index.Row, error) {
+	if now == nil {
+		now = time.Now
+	}
 	storeDir := datadir.New(dataDir).Store()
 	var rows []index.Row
-	err = eachStored(storeDir, func(id string) error {
-		if indexed.has(id) {
+	err := eachStored(storeDir, func(id string) error {
+		if indexed.hasHash(id) {
 			return nil
 		}
 		path := filepath.Join(storeDir, id+wire.EpisodeSuffix)
@@ -68,9 +75,11 @@ func backfill(dataDir string, app *jsonl.Appender, dryRun bool, now func() time.
 			}
 		}
 		if !dryRun {
-			if err := app.Append(row); err != nil {
+			off, err := appendRow(row)
+			if err != nil {
 				return err
 			}
+			indexed.add(id, off)
 		}
 		rows = append(rows, row)
 		return nil
@@ -88,10 +97,12 @@ func idHash(id string) uint64 {
 	return h.Sum64()
 }
 
-func (s idSet) has(id string) bool {
+func (s idSet) hasHash(id string) bool {
 	_, ok := slices.BinarySearch(s, idHash(id))
 	return ok
 }
+
+func (s idSet) add(string, int64) {}
 
 // indexedIDs reads the ids of every row of the index.
 func indexedIDs(path string) (idSet, error) {

@@ -1,12 +1,16 @@
 package store
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"sync/atomic"
 	"testing"
+
+	"cis490/receiver/datadir"
 )
 
 // randomBody returns n deterministic random bytes and their sha256.
@@ -57,4 +61,47 @@ func BenchmarkIngestSmallParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLookup answers HEAD and duplicate checks against an index of
+// 1 000 000 rows, for the oldest, a middle and the newest id (docs/
+// BENCHMARKS.md, "Lookup"). Only the probed ids have store files: Lookup
+// reads the id's row and stats its file, nothing else.
+func BenchmarkLookup(b *testing.B) {
+	const rows = 1_000_000
+	dir := b.TempDir()
+	if err := os.MkdirAll(datadir.New(dir).Store(), 0o750); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Create(datadir.New(dir).Index())
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	sha := sum([]byte("x"))
+	for i := range rows {
+		fmt.Fprintf(w, `{"id":"ep-%07d","host":"lab%d","sha256":"%s","bytes":%d,"received_at":"2026-11-22T14:03:04.123Z","commit":"0123456789abcdef0123456789abcdef01234567","source":"receiver"}`+"\n", i, i%50, sha, 1000+i)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	probes := map[string]string{"oldest": "ep-0000000", "middle": "ep-0500000", "newest": fmt.Sprintf("ep-%07d", rows-1)}
+	for _, id := range probes {
+		os.WriteFile(datadir.New(dir).Stored(id), []byte("x"), 0o640)
+	}
+	s, _, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for _, name := range []string{"oldest", "middle", "newest"} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, found, err := s.Lookup(probes[name]); !found || err != nil {
+					b.Fatalf("Lookup(%s) = %v %v", probes[name], found, err)
+				}
+			}
+		})
+	}
 }

@@ -66,9 +66,13 @@ type Store struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	index   *jsonl.Appender
-	dirFile *os.File
-	dirSync *atomicio.GroupSyncer
+	index *jsonl.Appender
+	rows  *rowIndex
+	// appendRow appends a row durably and returns its offset; tests replace
+	// it to make the append fail.
+	appendRow func(index.Row) (int64, error)
+	dirFile   *os.File
+	dirSync   *atomicio.GroupSyncer
 	// unnamedTmp says uploads are written to unnamed temp files (see
 	// tempFile).
 	unnamedTmp bool
@@ -118,17 +122,24 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 	if s.index, err = jsonl.OpenAppender(s.IndexPath()); err != nil {
 		return nil, rep, err
 	}
+	s.appendRow = func(r index.Row) (int64, error) { return s.index.AppendAt(r) }
+	if s.rows, err = buildRowIndex(s.IndexPath()); err != nil {
+		s.index.Close()
+		return nil, rep, err
+	}
 	if s.dirFile, err = os.Open(s.storeDir); err != nil {
 		s.index.Close()
+		s.rows.close()
 		return nil, rep, fmt.Errorf("open store: %w", err)
 	}
 	s.dirSync = atomicio.NewGroupSyncer(s.dirFile)
 	s.unnamedTmp = atomicio.ProbeUnnamed(s.tmpDir)
-	rows, err := backfill(s.dir, s.index, false, s.now)
+	rows, err := backfill(s.dir, s.appendRow, s.rows, false, s.now)
 	if err != nil {
 		s.Close()
 		return nil, rep, fmt.Errorf("re-index store: %w", err)
 	}
+	s.rows.compact()
 	rep.Reindexed = rows
 	return s, rep, nil
 }
@@ -143,6 +154,9 @@ type RecoveryReport struct {
 // Close releases the index and directory handles.
 func (s *Store) Close() error {
 	err := s.index.Close()
+	if cerr := s.rows.close(); err == nil {
+		err = cerr
+	}
 	if cerr := s.dirFile.Close(); err == nil {
 		err = cerr
 	}
@@ -168,33 +182,25 @@ func (s *Store) LockID(ctx context.Context, id string) (unlock func(), err error
 	return s.locks.lock(ctx, id)
 }
 
-// Lookup reports whether id is stored and, if so, its digest and size. It
-// must be called under LockID. The digest comes from the index, searched
-// from its end (re-sent episodes are usually recent); a stored file without
-// a row is hashed.
+// Lookup reports whether id is stored and, if so, its digest and size. An
+// id is stored when its index row is durable and its file is in store/; a
+// file without a row (an upload whose append failed, not yet removed) is
+// not. Lookup takes no lock and reads no more than the id's row, so it is
+// cheap at any index size and never waits behind an upload in flight.
 func (s *Store) Lookup(id string) (Stored, bool, error) {
-	st, err := os.Stat(s.Path(id))
-	if errors.Is(err, fs.ErrNotExist) {
+	row, found, err := s.rows.find(id)
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("lookup %s: %w", id, err)
+	}
+	if !found {
 		return Stored{}, false, nil
 	}
-	if err != nil {
+	if _, err := os.Stat(s.Path(id)); errors.Is(err, fs.ErrNotExist) {
+		return Stored{}, false, nil
+	} else if err != nil {
 		return Stored{}, false, fmt.Errorf("lookup %s: %w", id, err)
 	}
-	row, found, err := findRow(s.IndexPath(), id)
-	if err != nil {
-		return Stored{}, false, fmt.Errorf("lookup %s: %w", id, err)
-	}
-	if found {
-		return Stored{SHA256: row.SHA256, Bytes: row.Bytes}, true, nil
-	}
-	sum, n, err := hashFile(s.Path(id))
-	if err != nil {
-		return Stored{}, false, fmt.Errorf("lookup %s: %w", id, err)
-	}
-	if n != st.Size() {
-		return Stored{}, false, fmt.Errorf("lookup %s: size changed while hashing", id)
-	}
-	return Stored{SHA256: sum, Bytes: n}, true, nil
+	return Stored{SHA256: row.SHA256, Bytes: row.Bytes}, true, nil
 }
 
 // findRow scans the index backward for the last row of id.
@@ -245,6 +251,9 @@ func (s *Store) Ingest(id string, body io.Reader, length int64, wantSHA string, 
 	if err := f.Sync(); err != nil {
 		return index.Row{}, fmt.Errorf("ingest %s: fsync: %w", id, err)
 	}
+	if err := s.removeOrphan(id); err != nil {
+		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
+	}
 	linked = true
 	err = f.link(s.Path(id))
 	if errors.Is(err, fs.ErrExist) {
@@ -268,12 +277,51 @@ func (s *Store) Ingest(id string, body io.Reader, length int64, wantSHA string, 
 	// next group's links are. Sharing one leader for both was slower here
 	// (docs/BENCHMARKS.md, Receiver).
 	if err := s.dirSync.Sync(); err != nil {
-		return index.Row{}, fmt.Errorf("ingest %s: fsync store dir: %w", id, err)
+		return index.Row{}, s.unstore(id, fmt.Errorf("ingest %s: fsync store dir: %w", id, err))
 	}
-	if err := s.index.Append(row); err != nil {
-		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
+	off, err := s.appendRow(row)
+	if err != nil {
+		return index.Row{}, s.unstore(id, fmt.Errorf("ingest %s: %w", id, err))
 	}
+	s.rows.add(id, off)
 	return row, nil
+}
+
+// unstore takes back the file of an upload whose row could not be made
+// durable, so that nothing in store/ looks stored without its row (SPEC
+// §4.2: the upload is answered 5xx and its retry stores it again, with its
+// own host and commit). It returns cause, joined with any failure to remove
+// the file; a file left behind is removed by the next ingest of its id
+// (removeOrphan) or indexed at the next start.
+func (s *Store) unstore(id string, cause error) error {
+	if err := os.Remove(s.Path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return errors.Join(cause, fmt.Errorf("remove the unindexed file: %w", err))
+	}
+	if err := s.dirSync.Sync(); err != nil {
+		return errors.Join(cause, fmt.Errorf("fsync store dir after removing the unindexed file: %w", err))
+	}
+	s.log.Warn("upload not stored: its index row could not be written; file removed", "id", id, "err", cause)
+	return cause
+}
+
+// removeOrphan removes store/<id> when it has no durable row: the leftover
+// of an upload whose append failed and whose file could not be removed then.
+// It must be called under LockID.
+func (s *Store) removeOrphan(id string) error {
+	if _, err := os.Lstat(s.Path(id)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	_, found, err := s.rows.find(id)
+	if err != nil || found {
+		return err
+	}
+	if err := os.Remove(s.Path(id)); err != nil {
+		return fmt.Errorf("remove unindexed file: %w", err)
+	}
+	s.log.Warn("removed a stored file that had no index row before storing it again", "id", id)
+	return s.dirSync.Sync()
 }
 
 // FreeBytes returns the bytes available to the receiver on the data

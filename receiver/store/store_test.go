@@ -193,17 +193,24 @@ func TestBackfillIsIdempotentAndDryRunWritesNothing(t *testing.T) {
 	}
 }
 
-func TestLookupHashesAFileWithoutRow(t *testing.T) {
+func TestLookupAnswersOnlyFromDurableRows(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := mustOpen(t, dir)
 	b := []byte("no row yet")
 	os.WriteFile(s.Path("x"), b, 0o640)
-	st, found, err := s.Lookup("x")
-	if err != nil || !found || st.SHA256 != sum(b) {
-		t.Errorf("Lookup = %+v %v %v", st, found, err)
+	if st, found, err := s.Lookup("x"); err != nil || found {
+		t.Errorf("a file without a row: Lookup = %+v %v %v, want not stored", st, found, err)
 	}
 	if _, found, _ := s.Lookup("absent"); found {
 		t.Error("absent id found")
+	}
+	// The next upload of the id replaces the file that has no row.
+	got := []byte("the real bytes")
+	if _, err := s.Ingest("x", bytes.NewReader(got), int64(len(got)), sum(got), Meta{Host: "lab1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, found, err := s.Lookup("x"); err != nil || !found || st.SHA256 != sum(got) {
+		t.Errorf("after the upload: Lookup = %+v %v %v", st, found, err)
 	}
 }
 
