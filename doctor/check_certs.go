@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"cis490/internal/enroll"
+	"cis490/internal/pki"
 	"cis490/internal/wire"
 )
 
@@ -68,6 +70,10 @@ func (c certCheck) Run(context.Context) Result {
 		if err != nil {
 			return result(Fail, "", "client_cert %s: %v", rc.ClientCert, err)
 		}
+		// A joined host's renewal verdict first: its fixes name the command.
+		if r := renewal(h.cfg.HostID, rc.ClientCert, leaf, now); r != nil {
+			problems = append(problems, *r)
+		}
 		if r := expiry("client_cert "+rc.ClientCert, leaf, now, warnWithin); r != nil {
 			problems = append(problems, *r)
 		}
@@ -91,6 +97,39 @@ func (c certCheck) Run(context.Context) Result {
 	}
 	return result(OK, "", "%s", strings.Join(notes, "; "))
 }
+
+// renewal checks a certificate that came from a join (SPEC §14): revoked or
+// expired fails (the fix is a new join), a renewal overdue by more than a
+// day warns (the fix is cert-renew). Hosts without a renewal state file
+// (certificates from an operator's own CA) are not judged here.
+func renewal(hostID, clientCert string, leaf *x509.Certificate, now time.Time) *Result {
+	st, joined, err := enroll.ReadState(clientCert)
+	if !joined {
+		return nil
+	}
+	rejoin := fmt.Sprintf("on the receiver: cis490-receiver host add %s; then here the join line it prints", hostID)
+	var r Result
+	switch renewAfter := pki.RenewAfter(leaf); {
+	case err != nil:
+		r = result(Warn, renewCmd, "renewal state unreadable: %v", err)
+	case strings.HasPrefix(st.Error, wire.CodeHostRevoked):
+		r = result(Fail, rejoin, "the receiver revoked this host (last renewal %s: %s)", st.At, st.Error)
+	case !now.Before(leaf.NotAfter):
+		r = result(Fail, rejoin, "client_cert expired on %s: an expired certificate cannot renew; the host needs a new join", wire.FormatTime(leaf.NotAfter))
+	case now.Sub(renewAfter) > 24*time.Hour:
+		detail := ""
+		if st.Status == enroll.StatusFailed && st.Error != "" {
+			detail = "; last attempt: " + st.Error
+		}
+		r = result(Warn, renewCmd, "certificate renewal overdue since %s (cis490-cert-renew.timer)%s", wire.FormatTime(renewAfter), detail)
+	default:
+		return nil
+	}
+	return &r
+}
+
+// renewCmd renews the certificate by hand, as the timer's service would.
+const renewCmd = "sudo -u cis490 cis490-shipper cert-renew"
 
 // readFile reads a credential file, or returns the failed Result.
 func readFile(key, path, who string) ([]byte, *Result) {

@@ -7,14 +7,18 @@ import (
 	"strings"
 )
 
-// Units the service check looks at (SPEC §12).
+// Units the service check looks at (SPEC §12, §14).
 const (
-	shipperUnit = "cis490-shipper"
-	doctorTimer = "cis490-doctor-check.timer"
+	shipperUnit    = "cis490-shipper"
+	doctorTimer    = "cis490-doctor-check.timer"
+	certRenewTimer = "cis490-cert-renew.timer"
 )
 
-// serviceCheck: cis490-shipper is active and the doctor's timer is enabled;
-// skipped where systemctl is absent or systemd is not running.
+// timers are the lab host's timers that must be enabled, in report order.
+var timers = []string{doctorTimer, certRenewTimer}
+
+// serviceCheck: cis490-shipper is active and the lab host's timers are
+// enabled; skipped where systemctl is absent or systemd is not running.
 type serviceCheck struct{ h *host }
 
 func (serviceCheck) Name() string { return "service" }
@@ -25,19 +29,27 @@ func (c serviceCheck) Run(ctx context.Context) Result {
 	if r, done := unusable("systemctl", active, env); done {
 		return r
 	}
-	enabled := env.command(ctx, "systemctl", "is-enabled", doctorTimer)
-	if r, done := unusable("systemctl", enabled, env); done {
-		return r
+	state := firstLine(active.stdout, "unknown")
+	summary := fmt.Sprintf("%s %s", shipperUnit, state)
+	var disabled []string
+	for _, t := range timers {
+		enabled := env.command(ctx, "systemctl", "is-enabled", t)
+		if r, done := unusable("systemctl", enabled, env); done {
+			return r
+		}
+		st := firstLine(enabled.stdout, "not installed")
+		summary += fmt.Sprintf(", %s %s", t, st)
+		if st != "enabled" {
+			disabled = append(disabled, t)
+		}
 	}
-	state, timer := firstLine(active.stdout, "unknown"), firstLine(enabled.stdout, "not installed")
-	summary := fmt.Sprintf("%s %s, %s %s", shipperUnit, state, doctorTimer, timer)
 	switch {
 	case state == "failed":
 		return result(Fail, "sudo systemctl restart "+shipperUnit+" && journalctl -u "+shipperUnit+" -n 50 --no-pager", "%s", summary)
 	case state != "active" && state != "activating" && state != "reloading":
 		return result(Fail, "sudo systemctl enable --now "+shipperUnit, "%s", summary)
-	case timer != "enabled":
-		return result(Warn, "sudo systemctl enable --now "+doctorTimer, "%s", summary)
+	case len(disabled) > 0:
+		return result(Warn, "sudo systemctl enable --now "+strings.Join(disabled, " "), "%s", summary)
 	}
 	return result(OK, "", "%s", summary)
 }

@@ -4,6 +4,9 @@
 # also from /opt/cis490/scripts/ where it keeps a copy of the release.
 #
 #   sudo ./scripts/install-lab-host.sh               install or upgrade
+#   sudo ./scripts/install-lab-host.sh --join URL TOKEN --ca-sha256 FP [--host-id H]
+#                                  join the fleet first (the line `cis490-receiver
+#                                  host add` prints), then install and start
 #   sudo ./scripts/install-lab-host.sh --uninstall   remove units and binaries;
 #                                                    configs, token, data stay
 #
@@ -13,13 +16,22 @@ RELEASE=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 # shellcheck source=scripts/install-lib.sh
 . "$RELEASE/scripts/install-lib.sh"
 
-UNITS=(cis490-shipper.service cis490-doctor-check.service cis490-doctor-check.timer)
-ENABLE=(cis490-shipper.service cis490-doctor-check.timer)
+UNITS=(cis490-shipper.service cis490-doctor-check.service cis490-doctor-check.timer
+       cis490-cert-renew.service cis490-cert-renew.timer)
+ENABLE=(cis490-shipper.service cis490-doctor-check.timer cis490-cert-renew.timer)
 BINS=(cis490-shipper cis490-doctor)
 # Must match ReadWritePaths= in cis490-shipper.service and [paths] data_dir.
 DATA_DIR=$HOME_DIR/data
 CONFIG=$CONF_DIR/lab-host.toml
 FAILED=0
+TLS_DIR=$CONF_DIR/tls
+# The join-only site of etc/Caddyfile.example: a host joins on this port and
+# ships to the same name without it.
+JOIN_SITE_PORT=8444
+JOIN_URL=""
+JOIN_TOKEN=""
+JOIN_PIN=""
+JOIN_HOST=""
 
 # drain_unstamped: move episodes that the version gate would refuse (no
 # code_version.commit) to quarantine before the new shipper starts, so it does
@@ -44,11 +56,64 @@ drain_unstamped() {
   fi
 }
 
+# write_join_config: a config for a host joining with --join: host_id, the
+# receiver URL and the standard credential paths, the rest as the example.
+write_join_config() {
+  local dst=$DESTDIR$CONFIG ship_url=${JOIN_URL%/} tmp
+  [ -e "$dst" ] && return
+  case "$ship_url" in *:"$JOIN_SITE_PORT") ship_url=${ship_url%:"$JOIN_SITE_PORT"} ;; esac
+  tmp=$(mktemp)
+  sed -e "s#^url = .*#url = \"$ship_url\"#" \
+      -e "s|^# token_file = .*|token_file = \"$CONF_DIR/token\"|" \
+      -e "s|^# ca_bundle = .*|ca_bundle = \"$TLS_DIR/ca.crt\"|" \
+      -e "s|^# client_cert = .*|client_cert = \"$TLS_DIR/client.crt\"|" \
+      -e "s|^# client_key = .*|client_key = \"$TLS_DIR/client.key\"|" \
+      "$RELEASE/etc/lab-host.toml.example" > "$tmp"
+  if [ -n "$JOIN_HOST" ]; then sed -i "s|^# host_id = .*|host_id = \"$JOIN_HOST\"|" "$tmp"; fi
+  put_new 0640 "root:$SERVICE_USER" "$tmp" "$CONFIG"
+  rm -f "$tmp"
+}
+
+# join_fleet: `cis490-shipper join` with the line `host add` printed. Under
+# DESTDIR it runs on a copy of the config whose paths point into DESTDIR.
+join_fleet() {
+  local bin=$DESTDIR$BIN_DIR/cis490-shipper config=$DESTDIR$CONFIG args
+  args=(join --url "$JOIN_URL" --token "$JOIN_TOKEN")
+  [ -z "$JOIN_PIN" ] || args+=(--ca-sha256 "$JOIN_PIN")
+  if [ -n "$DESTDIR" ]; then
+    if ! runnable "$bin"; then
+      say "DESTDIR: $bin does not run on this machine; skipped join"
+      return
+    fi
+    config=$(mktemp)
+    sed -e "s#\"$CONF_DIR/#\"$DESTDIR$CONF_DIR/#g" -e "s#\"$HOME_DIR/#\"$DESTDIR$HOME_DIR/#g" "$DESTDIR$CONFIG" > "$config"
+  fi
+  if ! "$bin" "${args[@]}" --config "$config"; then
+    [ -z "$DESTDIR" ] || rm -f "$config"
+    die "join failed (above); fix it and run the same command again: the key and the join secret stay valid"
+  fi
+  [ -z "$DESTDIR" ] || rm -f "$config"
+  say "joined the fleet at $JOIN_URL"
+}
+
 case "${1:-}" in
   "") ;;
   --uninstall) uninstall; exit 0 ;;
-  -h|--help) sed -n '2,11s/^# \{0,1\}//p' "$0"; exit 0 ;;
-  *) echo "usage: $0 [--uninstall]" >&2; exit 2 ;;
+  -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  --join)
+    [ $# -ge 3 ] || { echo "usage: $0 --join URL TOKEN --ca-sha256 FP [--host-id H]" >&2; exit 2; }
+    JOIN_URL=$2 JOIN_TOKEN=$3
+    shift 3
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        --ca-sha256) [ $# -ge 2 ] || { echo "$0: --ca-sha256 needs a value" >&2; exit 2; }; JOIN_PIN=$2; shift 2 ;;
+        --host-id) [ $# -ge 2 ] || { echo "$0: --host-id needs a value" >&2; exit 2; }; JOIN_HOST=$2; shift 2 ;;
+        *) echo "usage: $0 --join URL TOKEN --ca-sha256 FP [--host-id H]" >&2; exit 2 ;;
+      esac
+    done
+    case "$JOIN_HOST" in *[!A-Za-z0-9._-]*) echo "$0: --host-id $JOIN_HOST is not a host id" >&2; exit 2 ;; esac
+    ;;
+  *) echo "usage: $0 [--join URL TOKEN --ca-sha256 FP [--host-id H]] [--uninstall]" >&2; exit 2 ;;
 esac
 [ -n "$DESTDIR" ] || [ "$(id -u)" = 0 ] || die "run as root (sudo $0)"
 
@@ -59,15 +124,20 @@ install_bins "${BINS[@]}"
 install_units "${UNITS[@]}"
 
 ensure_dir 0750 "root:$SERVICE_USER" "$CONF_DIR"
-ensure_dir 0750 "root:$SERVICE_USER" "$CONF_DIR/tls"
+# The service user owns the certificate directory: cis490-cert-renew.service
+# (User=cis490, ReadWritePaths=/etc/cis490/tls) swaps renewed files in there.
+ensure_dir 0750 "$SERVICE_USER:$SERVICE_USER" "$TLS_DIR"
 put 0644 root:root "$RELEASE/etc/lab-host.toml.example" "$CONF_DIR/lab-host.toml.example"
+if [ -n "$JOIN_URL" ]; then write_join_config; fi
 put_new 0640 "root:$SERVICE_USER" "$RELEASE/etc/lab-host.toml.example" "$CONFIG"
-# This host's bearer token; register it on the receiver ([auth.hosts]).
-new_token "$CONF_DIR/token"
+# This host's bearer token; a join writes the one the receiver issues, else
+# register this one on the receiver ([auth.hosts]).
+[ -n "$JOIN_URL" ] || new_token "$CONF_DIR/token"
 ensure_dir 0750 "$SERVICE_USER:$SERVICE_USER" "$DATA_DIR"
 for d in episodes outbox shipped quarantine; do
   ensure_dir 0750 "$SERVICE_USER:$SERVICE_USER" "$DATA_DIR/$d"
 done
+if [ -n "$JOIN_URL" ]; then join_fleet; fi
 
 sysctl_run daemon-reload
 sysctl_run enable "${ENABLE[@]}"

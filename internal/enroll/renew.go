@@ -55,6 +55,12 @@ func Renew(ctx context.Context, cfg config.LabHost, force bool, at time.Time, se
 	if err := finishSwap(files); err != nil {
 		return res, err
 	}
+	if _, joined, _ := ReadState(files.Cert); !joined && !force {
+		// A certificate from an operator's own CA (no join wrote the state
+		// file) is renewed by that operator, not by the fleet CA.
+		res.Status = StatusNotDue
+		return res, nil
+	}
 	cur, err := readCert(files.Cert)
 	if err != nil {
 		return res, fmt.Errorf("%w: client_cert: %v (a host without a certificate joins with `cis490-shipper join`)", ErrRefused, err)

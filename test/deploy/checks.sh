@@ -65,6 +65,8 @@ check_units() {
   unit_has cis490-fleet-health.timer "OnCalendar=*:0/5"
   unit_has cis490-doctor-check.service Type=oneshot SupplementaryGroups=systemd-journal
   unit_has cis490-doctor-check.timer OnBootSec=10min OnUnitActiveSec=1d RandomizedDelaySec=30min
+  unit_has cis490-cert-renew.service Type=oneshot "User=cis490" "ProtectSystem=strict" "ReadWritePaths=/etc/cis490/tls"
+  unit_has cis490-cert-renew.timer OnBootSec=5min OnUnitActiveSec=1h RandomizedDelaySec=10min
   echo "ok units: the settings SPEC §12 names are present"
   have systemd-analyze || { skip units "systemd-analyze not installed"; return; }
   systemd_unit_dir >/dev/null || { skip units "no system unit directory"; return; }

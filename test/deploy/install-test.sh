@@ -59,7 +59,9 @@ check_role() {
   want_mode "$root" "$data" 750
   want_mode "$root" "/opt/cis490/scripts/$script" 755
   cmp -s "$REL/etc/${config##*/}.example" "$root$config" || fail "$role: $config is not the example"
-  want_log "$role" daemon-reload "enable $service $timer" "start $service" "start $timer"
+  want_log "$role" daemon-reload "start $service" "start $timer"
+  grep -qE "^enable ($service|.* $service)( |$)" "$WORK/$role.log" && grep -qE "^enable .* $timer( |$)" "$WORK/$role.log" ||
+    fail "$role: $service and $timer not enabled: $(cat "$WORK/$role.log")"
   listing "$root" > "$WORK/$role.1"
 
   run "$role" "$REL/scripts/$script"
@@ -80,6 +82,9 @@ check_role lab-host install-lab-host.sh /etc/cis490/lab-host.toml cis490-shipper
   cis490-doctor-check.timer cis490-shipper /opt/cis490/data
 root=$WORK/lab-host
 want_mode "$root" /etc/cis490/token 600
+want_mode "$root" /etc/cis490/tls 750
+want_mode "$root" /etc/systemd/system/cis490-cert-renew.timer 644
+want_log lab-host "restart cis490-cert-renew.timer"
 want_mode "$root" /usr/local/bin/cis490-doctor 755
 want_mode "$root" /opt/cis490/data/episodes 750
 grep -qE '^[0-9a-f]{64}$' "$root/etc/cis490/token" || fail "lab-host: token is not 64 hex digits"
