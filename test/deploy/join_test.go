@@ -305,3 +305,86 @@ func (d *daemon) waitStatus(want string) {
 		}
 	}
 }
+
+// TestInstallLabHostJoin runs `install-lab-host.sh --join` with the line
+// `host add` prints into a scratch root (DESTDIR, a recording systemctl)
+// against a running receiver with in-process mTLS: it writes a config with
+// the host id, the receiver URL and the standard credential paths, joins,
+// and enables the renewal timer; the installed host then pings over mTLS.
+func TestInstallLabHostJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries")
+	}
+	bin := buildBinaries(t)
+	f := newFleet(t, bin, true, "")
+	args := f.hostAdd("lab7")
+	var url, secret, pin string
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "--url":
+			url = args[i+1]
+		case "--token":
+			secret = args[i+1]
+		case "--ca-sha256":
+			pin = args[i+1]
+		}
+	}
+	// A release as the installer expects it: bin/, etc/, scripts/.
+	rel := t.TempDir()
+	for _, d := range []string{"bin", "etc", "scripts"} {
+		if err := os.MkdirAll(filepath.Join(rel, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyAll := func(fromDir, toDir string, mode os.FileMode) {
+		ents, _ := os.ReadDir(fromDir)
+		for _, e := range ents {
+			if e.IsDir() {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(fromDir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(toDir, e.Name()), b, mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	copyAll(bin, filepath.Join(rel, "bin"), 0o755)
+	copyAll(filepath.Join("..", "..", "etc"), filepath.Join(rel, "etc"), 0o644)
+	copyAll(filepath.Join("..", "..", "scripts"), filepath.Join(rel, "scripts"), 0o755)
+	root := t.TempDir()
+	state := t.TempDir()
+	fake, _ := filepath.Abs("fake-systemctl.sh")
+	cmd := exec.Command(filepath.Join(rel, "scripts", "install-lab-host.sh"), "--join", url, secret, "--ca-sha256", pin, "--host-id", "lab7")
+	cmd.Env = append(os.Environ(), "DESTDIR="+root, "SYSTEMCTL="+fake, "SYSTEMCTL_LOG="+filepath.Join(state, "log"), "SYSTEMCTL_STATE="+state)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install-lab-host.sh --join: %v\n%s", err, out)
+	}
+	conf, err := os.ReadFile(filepath.Join(root, "etc/cis490/lab-host.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`host_id = "lab7"`, `url = "` + url + `"`, `token_file = "/etc/cis490/token"`,
+		`client_cert = "/etc/cis490/tls/client.crt"`, `client_key = "/etc/cis490/tls/client.key"`, `ca_bundle = "/etc/cis490/tls/ca.crt"`} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("lab-host.toml lacks %q", want)
+		}
+	}
+	for _, p := range []string{"etc/cis490/tls/client.key", "etc/cis490/tls/client.crt", "etc/cis490/tls/ca.crt", "etc/cis490/token"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	log, _ := os.ReadFile(filepath.Join(state, "log"))
+	if !strings.Contains(string(log), "cis490-cert-renew.timer") || !strings.Contains(string(log), "start cis490-shipper.service") {
+		t.Errorf("systemctl calls:\n%s\nwant the renewal timer enabled and the shipper started", log)
+	}
+	scratchConf := strings.ReplaceAll(string(conf), `"/etc/cis490/`, `"`+root+`/etc/cis490/`)
+	scratchConf = strings.ReplaceAll(scratchConf, `"/opt/cis490/`, `"`+root+`/opt/cis490/`)
+	cfg := writeFile(t, t.TempDir(), "lab-host.toml", scratchConf)
+	if out, code := run(t, f.shipper(), "--ping", "--json", "--config", cfg); code != 0 {
+		t.Fatalf("--ping of the installed host: exit %d %s", code, out)
+	}
+}
