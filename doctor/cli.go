@@ -3,17 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"cis490/internal/buildinfo"
+	"cis490/internal/cmdline"
 	"cis490/internal/config"
 	"cis490/internal/wire"
 )
@@ -53,21 +52,18 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, env *E
 	version := fs.Bool("version", false, "print the version and exit")
 
 	usageErr := func(err error) int {
-		if *asJSON || slices.Contains(args, "--json") || slices.Contains(args, "-json") {
+		if *asJSON || cmdline.WantsJSON(args) {
 			writeJSON(stdout, map[string]string{"error": "usage", "detail": err.Error()})
 		}
 		fmt.Fprintf(stderr, "cis490-doctor: %v\n%s", err, usage)
 		return 2
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	if err := cmdline.Parse(fs, args); err != nil {
+		if cmdline.IsHelp(err) {
 			fmt.Fprint(stdout, usage)
 			return 0
 		}
 		return usageErr(err)
-	}
-	if fs.NArg() > 0 {
-		return usageErr(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	if *version {
 		fmt.Fprintln(stdout, buildinfo.String("cis490-doctor"))

@@ -7,10 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"slices"
 
 	"cis490/internal/buildinfo"
+	"cis490/internal/cmdline"
 	"cis490/internal/config"
 )
 
@@ -87,28 +86,25 @@ func newFlagSet(name string, stderr io.Writer, c *commonFlags) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args; it returns done=true with the exit code when the
-// command should stop (usage error, --help, --version).
-func parseFlags(fs *flag.FlagSet, args []string, c *commonFlags, stdout io.Writer) (code int, done bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, true
+// parse parses args (cmdline.Parse); ok is false when the command stops
+// there with code: --help, --version, or a usage error, which with --json
+// anywhere on the line is also one JSON document on stdout.
+func parse(fs *flag.FlagSet, args []string, c *commonFlags, stdout io.Writer) (code int, ok bool) {
+	if err := cmdline.Parse(fs, args); err != nil {
+		if cmdline.IsHelp(err) {
+			return exitOK, false
 		}
-		// The flag package has told stderr. --json may sit after the bad
-		// flag: honour it anyway, so a script always gets one JSON document.
-		c.json = slices.Contains(args, "--json") || slices.Contains(args, "-json")
-		return fail(c, stdout, io.Discard, exitUsage, "usage", err), true
-	}
-	if fs.NArg() > 0 {
-		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
-		fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), err)
-		return fail(c, stdout, io.Discard, exitUsage, "usage", err), true
+		if errors.Is(err, cmdline.ErrArgument) {
+			fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), err)
+		} // else the flag package has told stderr
+		c.json = c.json || cmdline.WantsJSON(args)
+		return fail(c, stdout, io.Discard, exitUsage, "usage", err), false
 	}
 	if c.version {
 		fmt.Fprintln(stdout, buildinfo.String("cis490-receiver"))
-		return exitOK, true
+		return exitOK, false
 	}
-	return 0, false
+	return 0, true
 }
 
 // loadConfig resolves the config of SPEC §11 and applies --data-dir.
@@ -121,19 +117,6 @@ func loadConfig(c *commonFlags) (config.Receiver, string, error) {
 		cfg.Server.DataDir = c.dataDir
 	}
 	return cfg, used, nil
-}
-
-// newLogger logs key=value lines without a timestamp: journald adds one.
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		Level: slog.LevelInfo,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
 }
 
 // fail reports err as the command's outcome: a JSON error document on stdout

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"cis490/internal/cmdline"
 	"cis490/internal/index"
 	"cis490/internal/wire"
 	"cis490/receiver/fleethealth"
@@ -21,7 +22,7 @@ func runFleetHealth(ctx context.Context, args []string, stdout, stderr io.Writer
 	var c commonFlags
 	fs := newFlagSet("fleet-health", stderr, &c)
 	nowFlag := fs.String("now", "", "evaluate at this RFC 3339 `time` instead of the clock")
-	if code, done := parseFlags(fs, args, &c, stdout); done {
+	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
 	now := time.Now()
@@ -43,7 +44,7 @@ func runFleetHealth(ctx context.Context, args []string, stdout, stderr io.Writer
 		Warn:         stderr,
 		Journal:      os.Getenv("JOURNAL_STREAM") != "",
 		NotifyOutput: stderr,
-		Logger:       newLogger(stderr),
+		Logger:       cmdline.NewLogger(stderr),
 	})
 	if err != nil {
 		return fail(&c, stdout, stderr, exitProblem, "unreadable", err)
@@ -80,7 +81,7 @@ func runFleetHealth(ctx context.Context, args []string, stdout, stderr io.Writer
 func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("check-config", stderr, &c)
-	if code, done := parseFlags(fs, args, &c, stdout); done {
+	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
 	_, used, err := loadConfig(&c)
@@ -103,7 +104,7 @@ func runBackfill(_ context.Context, args []string, stdout, stderr io.Writer) int
 	var c commonFlags
 	fs := newFlagSet("index-backfill", stderr, &c)
 	dryRun := fs.Bool("dry-run", false, "report the rows without appending them")
-	if code, done := parseFlags(fs, args, &c, stdout); done {
+	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
 	cfg, _, err := loadConfig(&c)
@@ -143,7 +144,7 @@ func runFsck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("fsck", stderr, &c)
 	verify := fs.Bool("verify", false, "rehash every stored file against its row")
-	if code, done := parseFlags(fs, args, &c, stdout); done {
+	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
 	cfg, _, err := loadConfig(&c)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"cis490/internal/cmdline"
 	"cis490/internal/config"
 	"cis490/internal/index"
 	"cis490/internal/wire"
@@ -282,7 +283,7 @@ func TestServeStartsAndStopsTwiceInOneProcess(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		bound := make(chan netAddr, 1)
 		errc := make(chan error, 1)
-		go func() { errc <- serve(ctx, cfg, serveOptions{log: newLogger(io.Discard), bound: bound}) }()
+		go func() { errc <- serve(ctx, cfg, serveOptions{log: cmdline.NewLogger(io.Discard), bound: bound}) }()
 		var addr netAddr
 		select {
 		case addr = <-bound:

@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"cis490/internal/cmdline"
 	"cis490/internal/config"
 	fleetpki "cis490/internal/pki"
 	"cis490/internal/wire"
@@ -51,8 +52,8 @@ func runHost(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cis490-receiver host: unknown command %q\n%s", sub, hostUsage)
 		return exitUsage
 	}
-	host, code, done := parseWithHost(fs, args, &c, stdout, wantHost)
-	if done {
+	host, code, ok := parseWithHost(fs, args, &c, stdout, wantHost)
+	if !ok {
 		return code
 	}
 	if wantHost && !wire.ValidHost(host) {
@@ -77,27 +78,28 @@ func runHost(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	return hostList(&c, cfg, stdout, stderr)
 }
 
-// parseWithHost parses flags before and after one positional host id.
-func parseWithHost(fs *flag.FlagSet, args []string, c *commonFlags, stdout io.Writer, wantHost bool) (string, int, bool) {
+// parseWithHost parses flags before and after one positional host id; ok
+// is false when the command stops there with code (see parse).
+func parseWithHost(fs *flag.FlagSet, args []string, c *commonFlags, stdout io.Writer, wantHost bool) (host string, code int, ok bool) {
+	if !wantHost {
+		code, ok = parse(fs, args, c, stdout)
+		return "", code, ok
+	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", exitOK, true
+		if cmdline.IsHelp(err) {
+			return "", exitOK, false
 		}
-		return "", exitUsage, true
+		c.json = c.json || cmdline.WantsJSON(args)
+		return "", fail(c, stdout, io.Discard, exitUsage, "usage", err), false
 	}
-	host := ""
-	if wantHost {
-		if fs.NArg() == 0 {
-			fmt.Fprintf(fs.Output(), "%s: missing the host id\n", fs.Name())
-			return "", exitUsage, true
-		}
-		host = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return "", exitUsage, true
-		}
+	if fs.NArg() == 0 {
+		fmt.Fprintf(fs.Output(), "%s: missing the host id\n", fs.Name())
+		c.json = c.json || cmdline.WantsJSON(args)
+		return "", fail(c, stdout, io.Discard, exitUsage, "usage", errors.New("missing the host id")), false
 	}
-	code, done := parseFlags(fs, fs.Args(), c, stdout)
-	return host, code, done
+	host = fs.Arg(0)
+	code, ok = parse(fs, fs.Args()[1:], c, stdout)
+	return host, code, ok
 }
 
 // caFingerprint returns the fleet CA's pin, or "" when there is no CA.

@@ -7,9 +7,10 @@ import (
 	"io"
 	"strings"
 
+	"time"
+
 	fleetpki "cis490/internal/pki"
 	"cis490/internal/wire"
-	"time"
 )
 
 // stringList is a repeatable string flag.
@@ -29,7 +30,7 @@ func runPKI(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pki init", stderr, &c)
 	var names stringList
 	fs.Var(&names, "name", "a DNS name or IP address of the receiver (repeat for more)")
-	if code, done := parseFlags(fs, args[1:], &c, stdout); done {
+	if code, ok := parse(fs, args[1:], &c, stdout); !ok {
 		return code
 	}
 	if len(names) == 0 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"cis490/internal/buildinfo"
+	"cis490/internal/cmdline"
 	"cis490/internal/config"
 	"cis490/internal/sdnotify"
 	"cis490/receiver/api"
@@ -29,7 +30,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var c commonFlags
 	fs := newFlagSet("serve", stderr, &c)
 	listen := fs.String("listen", "", "listen address (overrides [server] listen)")
-	if code, done := parseFlags(fs, args, &c, stdout); done {
+	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
 	cfg, used, err := loadConfig(&c)
@@ -39,13 +40,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *listen != "" {
 		cfg.Server.Listen = *listen
 	}
-	log := newLogger(stderr)
+	log := cmdline.NewLogger(stderr)
 	if used == "" {
 		log.Info("no config file; using built-in defaults")
 	}
 	notify := sdnotify.New(os.Getenv)
 	if err := serve(ctx, cfg, serveOptions{log: log, notify: notify}); err != nil {
-		log.Error("receiver stopped", "err", err)
+		log.Error("receiver stopped", "error", err)
 		return exitProblem
 	}
 	return exitOK
@@ -167,7 +168,7 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 		o.bound <- ln.Addr()
 	}
 	if err := o.notify.Notify(sdnotify.Ready + "\n" + sdnotify.Status("listening on "+ln.Addr().String())); err != nil {
-		log.Warn("sd_notify failed", "err", err)
+		log.Warn("sd_notify failed", "error", err)
 	}
 
 	select {
@@ -180,7 +181,7 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("drain timed out; closing connections", "err", err)
+		log.Warn("drain timed out; closing connections", "error", err)
 		srv.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -65,7 +65,7 @@ func (cf *certFiles) current() (*tls.Certificate, *x509.CertPool) {
 	cf.mu.Unlock()
 	if due {
 		if err := cf.load(now); err != nil {
-			cf.log.Error("tls reload failed; keeping the previous certificates", "err", err)
+			cf.log.Error("tls reload failed; keeping the previous certificates", "error", err)
 		}
 	}
 	cf.mu.Lock()

@@ -86,7 +86,7 @@ func (c *cli) runCertRenew(ctx context.Context, args []string) int {
 	if err != nil {
 		msg := err.Error()
 		res.Error = &msg
-		c.log.Error("certificate renewal failed", "err", msg)
+		c.log.Error("certificate renewal failed", "error", msg)
 	}
 	if c.json {
 		c.printJSON(res)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"cis490/internal/buildinfo"
+	"cis490/internal/cmdline"
 	"cis490/internal/config"
 )
 
@@ -51,13 +52,9 @@ type cli struct {
 // run parses the command line and runs one command; it returns the exit
 // code. Everything but main's os.Exit is testable through it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr, log: newLogger(stderr)}
+	c := &cli{stdout: stdout, stderr: stderr, log: cmdline.NewLogger(stderr)}
 	// Known before parsing, so even a usage error is one JSON document.
-	for _, a := range args {
-		if a == "--json" || a == "-json" || a == "--json=true" {
-			c.json = true
-		}
-	}
+	c.json = cmdline.WantsJSON(args)
 	cmd := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -87,18 +84,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return c.fail(exitUsage, "usage", fmt.Errorf("unknown command %q", cmd))
 }
 
-// newLogger writes key=value lines without a time: journald adds it.
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-}
-
 // flags returns a flag set with the flags every command takes.
 func (c *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -110,16 +95,14 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args strictly: no positional arguments.
-func (c *cli) parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+// parse parses args (cmdline.Parse); ok is false when the command stops
+// there with code: --help, or a usage error.
+func (c *cli) parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := cmdline.Parse(fs, args); err != nil {
+		if cmdline.IsHelp(err) {
 			return exitOK, false
 		}
 		return c.fail(exitUsage, "usage", err), false
-	}
-	if fs.NArg() > 0 {
-		return c.fail(exitUsage, "usage", fmt.Errorf("unexpected argument %q", fs.Arg(0))), false
 	}
 	return 0, true
 }

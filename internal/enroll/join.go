@@ -318,7 +318,7 @@ func (j *joiner) releaseKey(ctx context.Context, files Files, token string) (str
 	j.sent(req, nil)
 	resp, err := client.Do(req)
 	if err != nil {
-		j.o.Log.Warn("release key not fetched", "err", err)
+		j.o.Log.Warn("release key not fetched", "error", err)
 		return "", false
 	}
 	defer resp.Body.Close()
@@ -330,7 +330,7 @@ func (j *joiner) releaseKey(ctx context.Context, files Files, token string) (str
 		return "", false
 	}
 	if err := atomicio.WriteFileOwned(dst, b, 0o644, ""); err != nil {
-		j.o.Log.Warn("release key not written", "file", dst, "err", err)
+		j.o.Log.Warn("release key not written", "file", dst, "error", err)
 		return "", false
 	}
 	return dst, true

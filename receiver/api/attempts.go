@@ -78,6 +78,6 @@ func (h *Handler) record(a index.Attempt) {
 	}
 	a.TS = wire.FormatTime(h.o.Now())
 	if err := h.o.Attempts.Append(a); err != nil {
-		h.log.Error("attempts log", "err", err)
+		h.log.Error("attempts log", "error", err)
 	}
 }

@@ -149,10 +149,10 @@ func (h *Handler) ingestEpisode(w http.ResponseWriter, r *http.Request, who iden
 		case errors.Is(err, store.ErrAborted):
 			// The client is gone or too slow; the status is never seen but the
 			// attempts row records 0 (SPEC §4.2).
-			h.log.Info("upload aborted", "id", id, "host", host, "bytes", *received, "err", err)
+			h.log.Info("upload aborted", "id", id, "host", host, "bytes", *received, "error", err)
 			return &wire.Error{Status: 0, Code: wire.CodeAborted, Detail: "the body ended before Content-Length bytes"}
 		default:
-			h.log.Error("store failed", "id", id, "err", err)
+			h.log.Error("store failed", "id", id, "error", err)
 			return internalError(err)
 		}
 	}

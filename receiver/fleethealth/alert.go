@@ -68,7 +68,7 @@ func record(ctx context.Context, o Options, found []finding) ([]Finding, error) 
 		}
 		if o.Config.NotifyCommand != "" {
 			if err := notify(ctx, o, a, line); err != nil {
-				o.Logger.Warn("fleet-health: notify_command failed", "host", a.Host, "symptom", a.Symptom, "err", err)
+				o.Logger.Warn("fleet-health: notify_command failed", "host", a.Host, "symptom", a.Symptom, "error", err)
 			}
 		}
 	}

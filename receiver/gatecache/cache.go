@@ -160,7 +160,7 @@ func New(cfg config.VersionGate, logger *slog.Logger, opts ...Option) (*Cache, e
 		}
 		if cfg.AuthTokenFile != "" {
 			if _, err := c.fj.authToken(); err != nil {
-				logger.Warn("version gate token file unreadable", "err", err)
+				logger.Warn("version gate token file unreadable", "error", err)
 			}
 		}
 	}
@@ -171,7 +171,7 @@ func New(cfg config.VersionGate, logger *slog.Logger, opts ...Option) (*Cache, e
 		}
 	} else if repo != "" {
 		if _, err := os.Stat(repo); err != nil {
-			logger.Warn("version gate repo_path not readable; will keep trying", "repo_path", repo, "err", err)
+			logger.Warn("version gate repo_path not readable; will keep trying", "repo_path", repo, "error", err)
 		}
 	}
 	if repo != "" {
@@ -373,7 +373,7 @@ func (c *Cache) try(ctx context.Context, name string, limit time.Duration,
 			level = slog.LevelWarn
 		}
 		c.failing[name] = true
-		c.log.Log(ctx, level, "version gate source failed", "source", name, "err", err)
+		c.log.Log(ctx, level, "version gate source failed", "source", name, "error", err)
 		return nil
 	}
 	if c.failing[name] {

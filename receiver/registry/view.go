@@ -79,7 +79,7 @@ func (v *View) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			if err := v.Refresh(); err != nil {
-				v.log.Error("host registry refresh failed; keeping the previous view", "err", err)
+				v.log.Error("host registry refresh failed; keeping the previous view", "error", err)
 			}
 		}
 	}
@@ -150,7 +150,7 @@ func (v *View) Refresh() error {
 		if l.err != nil {
 			v.forget(l.host)
 			v.broken[l.host] = l.err.Error()
-			v.log.Error("host registry file unusable; the host's requests are refused", "host", l.host, "err", l.err)
+			v.log.Error("host registry file unusable; the host's requests are refused", "host", l.host, "error", l.err)
 			continue
 		}
 		v.set(l.e)

@@ -88,7 +88,7 @@ func (e *Engine) followCode(ctx context.Context) CodeResult {
 		return CodeResult{Status: CodeFailed, Err: err.Error()}
 	}
 	fail := func(err error) CodeResult {
-		e.Log.Warn("code checkout", "repo", e.Cfg.CodeRepo, "err", err)
+		e.Log.Warn("code checkout", "repo", e.Cfg.CodeRepo, "error", err)
 		return CodeResult{Status: CodeFailed, Head: head, Err: err.Error()}
 	}
 	if d, err := e.dirty(ctx); err != nil {

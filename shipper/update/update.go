@@ -297,7 +297,7 @@ func (e *Engine) release(ctx context.Context, st *State) Result {
 		return refused(res, "%s", reason)
 	}
 	if err := e.keepPrevious(res.Installed); err != nil {
-		e.Log.Warn("the installed release could not be kept for a rollback", "err", err)
+		e.Log.Warn("the installed release could not be kept for a rollback", "error", err)
 	}
 	return e.install(ctx, st, res)
 }
@@ -357,7 +357,7 @@ func (e *Engine) rollback(ctx context.Context, st *State, res Result, reason str
 	p := st.Pending
 	p.Step, p.RollbackPending = StepRollingBack, reason
 	if err := st.save(e.statePath()); err != nil {
-		e.Log.Error("update state", "err", err)
+		e.Log.Error("update state", "error", err)
 	}
 	e.hook(StepRollingBack)
 	e.Log.Error("update failed; rolling back", "version", p.Version, "previous", p.Previous, "reason", reason)
@@ -575,7 +575,7 @@ func (e *Engine) healthWindow(ctx context.Context, p *Pending) string {
 	}
 	if out, err := e.output(ctx, e.path(ShipperBin), args...); err != nil {
 		if _, perr := e.Client.Ping(ctx, ""); perr != nil {
-			e.Log.Warn("receiver unreachable during the health window; not held against the release", "err", perr)
+			e.Log.Warn("receiver unreachable during the health window; not held against the release", "error", perr)
 			return ""
 		}
 		return fmt.Sprintf("cis490-shipper --ping fails with the new release: %s", lastLine(out))
@@ -616,7 +616,7 @@ func (e *Engine) runCmd(ctx context.Context, name string, args ...string) (strin
 	var buf capped
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err := cmd.Run()
-	e.Log.Info("ran", "cmd", name, "err", err)
+	e.Log.Info("ran", "cmd", name, "error", err)
 	return buf.String(), err
 }
 

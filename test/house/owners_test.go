@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,14 +45,33 @@ var layoutExempt = map[string]string{
 // package spells one of the owner's file or directory names where a path is
 // made (see pathLiterals), instead of asking the owner's Layout.
 func TestLayoutNamesHaveOneOwner(t *testing.T) {
+	eachProductionFile(t, func(rel string, f *ast.File) {
+		for _, lit := range pathLiterals(f) {
+			v, err := strconv.Unquote(lit.Value)
+			if err != nil {
+				continue
+			}
+			owner, named := layoutOwners[v]
+			if !named || path.Dir(rel) == owner || layoutExempt[rel] == v {
+				continue
+			}
+			t.Errorf("%s spells %q: ask %s for the path", rel, v, owner)
+		}
+	})
+}
+
+// eachProductionFile parses every non-test Go file of the repository and
+// calls fn with its slash-separated path from the root.
+func eachProductionFile(t *testing.T, fn func(rel string, f *ast.File)) {
+	t.Helper()
 	root := repoRoot(t)
-	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		name := d.Name()
 		if d.IsDir() {
-			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "dist") {
+			if p != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "dist") {
 				return filepath.SkipDir
 			}
 			return nil
@@ -59,23 +79,12 @@ func TestLayoutNamesHaveOneOwner(t *testing.T) {
 		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
 			return nil
 		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
-		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		f, err := parser.ParseFile(token.NewFileSet(), p, nil, parser.SkipObjectResolution)
 		if err != nil {
 			return err
 		}
-		for _, lit := range pathLiterals(f) {
-			v, err := strconv.Unquote(lit.Value)
-			if err != nil {
-				continue
-			}
-			owner, named := layoutOwners[v]
-			if !named || filepath.ToSlash(filepath.Dir(rel)) == owner || layoutExempt[rel] == v {
-				continue
-			}
-			t.Errorf("%s spells %q: ask %s for the path", rel, v, owner)
-		}
+		rel, _ := filepath.Rel(root, p)
+		fn(filepath.ToSlash(rel), f)
 		return nil
 	})
 	if err != nil {
@@ -121,4 +130,18 @@ func pathLiterals(f *ast.File) []*ast.BasicLit {
 		return true
 	})
 	return out
+}
+
+// TestOneLogKeyForErrors fails when production code logs an error under
+// "err": every error is logged as error=<value> (internal/cmdline.ErrorKey),
+// the key the doctor already reads the receiver's codes from.
+func TestOneLogKeyForErrors(t *testing.T) {
+	eachProductionFile(t, func(rel string, f *ast.File) {
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING && lit.Value == `"err"` {
+				t.Errorf("%s logs under \"err\"; use \"error\"", rel)
+			}
+			return true
+		})
+	})
 }
