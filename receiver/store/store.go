@@ -300,7 +300,7 @@ func (s *Store) unstore(id string, cause error) error {
 	if err := s.dirSync.Sync(); err != nil {
 		return errors.Join(cause, fmt.Errorf("fsync store dir after removing the unindexed file: %w", err))
 	}
-	s.log.Warn("upload not stored: its index row could not be written; file removed", "id", id, "err", cause)
+	s.log.Warn("upload not stored: its index row could not be written; file removed", "id", id, "error", cause)
 	return cause
 }
 

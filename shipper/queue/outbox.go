@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"cis490/internal/wire"
 	"cis490/internal/pack"
+	"cis490/internal/wire"
 )
 
 // sweep restores the outbox invariant at the start of a pass (SPEC §3):

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"cis490/internal/config"
+	"cis490/internal/pack"
 	"cis490/internal/queuedir"
 	"cis490/internal/transport"
 	"cis490/internal/wire"
-	"cis490/internal/pack"
 )
 
 // Uploader is the receiver as the queue sees it; *transport.Client is one.
