@@ -268,15 +268,20 @@ new_root() {
 # release_dir N: where release N is unpacked inside the container.
 release_dir() { ls -d "$WORK/root/root/rel$1"/cis490-*; }
 
-# install_both N: run both installers of release N in the container.
-install_both() {
-  local rel s
-  rel=$(release_dir "$1")
+# install_role N SCRIPT [ARG...]: run one installer of release N in the container.
+install_role() {
+  local n=$1 s=$2 rel
+  shift 2
+  rel=$(release_dir "$n")
   rel=${rel#"$WORK/root"}
-  for s in install-receiver.sh install-lab-host.sh; do
-    ct_t 300 "$rel/scripts/$s" >"$WORK/$s.$1.log" 2>&1 ||
-      { cat "$WORK/$s.$1.log" >&2; fail "release $1: $s failed"; }
-  done
+  ct_t 300 "$rel/scripts/$s" "$@" >"$WORK/$s.$n.log" 2>&1 ||
+    { cat "$WORK/$s.$n.log" >&2; fail "release $n: $s $* failed"; }
+}
+
+# install_both N: run both installers of release N (an upgrade).
+install_both() {
+  install_role "$1" install-receiver.sh
+  install_role "$1" install-lab-host.sh
 }
 
 # installed_units: the cis490 units the installers put in place.
@@ -411,28 +416,84 @@ check_ships() {
   say "episode $1: shipped and indexed"
 }
 
-# configure: what an operator does after installing both roles on one
-# machine: the shipper's token registered on the receiver for host lab1, the
-# shipper pointed at it with that token, an expected host that never
-# reports (so fleet-health has an alert to write).
-configure() {
+# RECEIVER_URL: where the shipper reaches the receiver; https once it joins.
+RECEIVER_URL=http://127.0.0.1:8490
+
+# joins: release 1 has SPEC §14 joining (the receiver's fleet CA and the
+# lab-host installer's --join). Older releases use a registered token.
+joins() {
+  local rel
+  rel=$(release_dir 1)
+  grep -q -- '--join' "$rel/scripts/install-lab-host.sh" && grep -q '^\[pki\]' "$rel/etc/receiver.toml.example"
+}
+
+# install_fleet: what an operator does to bring up a receiver and a lab host
+# on one machine. The receiver first, with an expected host that never
+# reports (so fleet-health has an alert to write). Then, where the release
+# can join: a fleet CA, TLS with client certificates on the receiver, `host
+# add lab1`, and the lab-host installer run with the join line; else the
+# lab host's token registered in [auth.hosts] and the shipper given its
+# host_id and token_file. Last, settle_s = 1 so episodes ship at once.
+install_fleet() {
+  local out token fp
+  install_role 1 install-receiver.sh
   # shellcheck disable=SC2016 # expanded by the container's shell
   ct /bin/sh -euc '
-    r=/etc/cis490/receiver.toml l=/etc/cis490/lab-host.toml
+    r=/etc/cis490/receiver.toml
     sed -i "s/^expected_hosts = \[\]\$/expected_hosts = [\"$1\", \"ghost\"]/" "$r"
     grep -qx "expected_hosts = \[\"$1\", \"ghost\"\]" "$r"
-    printf "\n[auth.hosts]\n%s = \"/etc/cis490/tokens/%s\"\n" "$1" "$1" >>"$r"
-    install -m 0600 -o cis490 -g cis490 /etc/cis490/token "/etc/cis490/tokens/$1"
-    sed -i -e "s|^# host_id = .*|host_id = \"$1\"|" \
-      -e "s|^# token_file = \"/etc/cis490/token\"\$|token_file = \"/etc/cis490/token\"|" \
-      -e "s|^settle_s = 10\$|settle_s = 1|" "$l"
-    grep -qx "host_id = \"$1\"" "$l"
-    grep -qx "token_file = \"/etc/cis490/token\"" "$l"
-    grep -qx "settle_s = 1" "$l"
-  ' sh "$HOST_ID" || fail "could not configure receiver.toml and lab-host.toml (did the examples change?)"
-  ct runuser -u cis490 -- cis490-receiver check-config --config /etc/cis490/receiver.toml >/dev/null ||
-    fail "cis490-receiver check-config refuses the test's receiver.toml"
-  ct systemctl restart cis490-receiver.service cis490-shipper.service || fail "restart after configuring failed"
+  ' sh "$HOST_ID" || fail "could not set expected_hosts in receiver.toml (did the example change?)"
+  if joins; then
+    ct cis490-receiver pki init --name 127.0.0.1 --name localhost --config /etc/cis490/receiver.toml \
+      >"$WORK/pki-init.log" 2>&1 || { cat "$WORK/pki-init.log" >&2; fail "cis490-receiver pki init failed"; }
+    # shellcheck disable=SC2016 # expanded by the container's shell
+    ct /bin/sh -euc '
+      r=/etc/cis490/receiver.toml pki=/etc/cis490/pki
+      sed -i -e "s|^# cert_file = .*|cert_file = \"$pki/server.crt\"|" \
+        -e "s|^# key_file = .*|key_file = \"$pki/server.key\"|" \
+        -e "s|^# client_ca_file = .*|client_ca_file = \"$pki/ca.crt\"|" \
+        -e "s|^# public_url = .*|public_url = \"$1\"|" "$r"
+      grep -qx "cert_file = \"$pki/server.crt\"" "$r"
+      grep -qx "key_file = \"$pki/server.key\"" "$r"
+      grep -qx "client_ca_file = \"$pki/ca.crt\"" "$r"
+      grep -qx "public_url = \"$1\"" "$r"
+    ' sh https://127.0.0.1:8490 || fail "could not turn on TLS in receiver.toml (did the example change?)"
+    RECEIVER_URL=https://127.0.0.1:8490
+    restart_checked cis490-receiver.service
+    out=$(ct runuser -u cis490 -- cis490-receiver host add "$HOST_ID" --json --config /etc/cis490/receiver.toml) ||
+      fail "cis490-receiver host add $HOST_ID failed: $out"
+    token=$(printf '%s\n' "$out" | sed -n 's/.*"join_token": *"\([^"]*\)".*/\1/p')
+    fp=$(printf '%s\n' "$out" | sed -n 's/.*"ca_sha256": *"\([^"]*\)".*/\1/p')
+    if [ -z "$token" ] || [ -z "$fp" ]; then fail "host add --json gave no join_token or ca_sha256: $out"; fi
+    install_role 1 install-lab-host.sh --join "$RECEIVER_URL" "$token" --ca-sha256 "$fp" --host-id "$HOST_ID"
+    say "joined $HOST_ID to the fleet CA ($fp); the receiver requires client certificates"
+  else
+    install_role 1 install-lab-host.sh
+    # shellcheck disable=SC2016 # expanded by the container's shell
+    ct /bin/sh -euc '
+      r=/etc/cis490/receiver.toml l=/etc/cis490/lab-host.toml
+      printf "\n[auth.hosts]\n%s = \"/etc/cis490/tokens/%s\"\n" "$1" "$1" >>"$r"
+      install -m 0600 -o cis490 -g cis490 /etc/cis490/token "/etc/cis490/tokens/$1"
+      sed -i -e "s|^# host_id = .*|host_id = \"$1\"|" \
+        -e "s|^# token_file = \"/etc/cis490/token\"\$|token_file = \"/etc/cis490/token\"|" "$l"
+      grep -qx "host_id = \"$1\"" "$l"
+      grep -qx "token_file = \"/etc/cis490/token\"" "$l"
+    ' sh "$HOST_ID" || fail "could not register the token (did the examples change?)"
+    restart_checked cis490-receiver.service
+  fi
+  ct sed -i 's|^settle_s = 10$|settle_s = 1|' /etc/cis490/lab-host.toml
+  ct grep -qx 'settle_s = 1' /etc/cis490/lab-host.toml || fail "could not set settle_s in lab-host.toml"
+  restart_checked cis490-shipper.service
+}
+
+# restart_checked UNIT: restart UNIT after its config changed; the receiver's
+# config is checked first, as an operator would.
+restart_checked() {
+  if [ "$1" = cis490-receiver.service ]; then
+    ct runuser -u cis490 -- cis490-receiver check-config --config /etc/cis490/receiver.toml >/dev/null ||
+      fail "cis490-receiver check-config refuses the test's receiver.toml"
+  fi
+  ct systemctl restart "$1" || fail "systemctl restart $1 failed"
 }
 
 # check_watchdog: a SIGSTOPped shipper sends no WATCHDOG=1, and systemd kills
@@ -529,11 +590,10 @@ done
 phase "booting the container"
 boot
 phase "installing both roles (release $VERSION)"
-install_both 1
+install_fleet
 mapfile -t UNITS < <(installed_units)
 say "installed: ${UNITS[*]}"
 every_etc_unit_installed
-configure
 check_running
 check_security
 phase "shipping an episode"
