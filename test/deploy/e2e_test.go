@@ -64,6 +64,7 @@ enabled = false
 	port := freePort(t)
 	caddyfile := writeFile(t, dir, "Caddyfile", caddyfileFromExample(t, map[string]string{
 		"receiver.lab.example:443":     "localhost:" + port,
+		"receiver.lab.example:8444":    "localhost:" + freePort(t),
 		"bind 10.90.0.1":               "bind 127.0.0.1",
 		"/etc/caddy/tls/receiver.crt":  srvCert,
 		"/etc/caddy/tls/receiver.key":  srvKey,

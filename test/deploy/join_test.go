@@ -3,9 +3,12 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -387,4 +390,86 @@ func TestInstallLabHostJoin(t *testing.T) {
 	if out, code := run(t, f.shipper(), "--ping", "--json", "--config", cfg); code != 0 {
 		t.Fatalf("--ping of the installed host: exit %d %s", code, out)
 	}
+}
+
+// TestCaddyJoinSite: behind Caddy configured from etc/Caddyfile.example, a
+// host without a certificate joins through the join-only site, ships
+// through the mTLS site with what it got, and the join-only site answers
+// 404 to every other route.
+func TestCaddyJoinSite(t *testing.T) {
+	caddyBin, err := exec.LookPath("caddy")
+	if err != nil {
+		t.Skip("caddy not installed (.ci/run installs it)")
+	}
+	if testing.Short() {
+		t.Skip("builds the binaries and runs Caddy")
+	}
+	bin := buildBinaries(t)
+	shipPort, joinPort := freePort(t), freePort(t)
+	f := newFleet(t, bin, false, "[auth]\nclient_subject_header = \"X-Client-Subject\"\n")
+	// The receiver listens on loopback; Caddy holds the names.
+	upstream := strings.TrimPrefix(f.url, "http://localhost")
+	pkiDir := filepath.Join(f.dir, "pki")
+	caddyfile := writeFile(t, f.dir, "Caddyfile", caddyfileFromExample(t, map[string]string{
+		"receiver.lab.example:443":     "localhost:" + shipPort,
+		"receiver.lab.example:8444":    "localhost:" + joinPort,
+		"bind 10.90.0.1":               "bind 127.0.0.1",
+		"/etc/caddy/tls/receiver.crt":  filepath.Join(pkiDir, "server.crt"),
+		"/etc/caddy/tls/receiver.key":  filepath.Join(pkiDir, "server.key"),
+		"/etc/caddy/tls/fleet-ca.crt":  filepath.Join(pkiDir, "ca.crt"),
+		"reverse_proxy 127.0.0.1:8490": "reverse_proxy 127.0.0.1" + upstream,
+		"auto_https disable_redirects": "auto_https disable_redirects\n\tskip_install_trust\n\tadmin off",
+	}))
+	home := t.TempDir()
+	startNotified(t, "caddy", []string{"HOME=" + home, "XDG_DATA_HOME=" + home, "XDG_CONFIG_HOME=" + home},
+		caddyBin, "run", "--adapter", "caddyfile", "--config", caddyfile)
+	joinURL, shipURL := "https://localhost:"+joinPort, "https://localhost:"+shipPort
+
+	args := f.hostAdd("lab7")
+	for i, a := range args {
+		if a == "--url" {
+			if !strings.HasSuffix(args[i+1], ":8444") {
+				t.Errorf("host add behind Caddy printed --url %s, want the join-only site on :8444", args[i+1])
+			}
+			args[i+1] = joinURL
+		}
+	}
+	cfg, data, _ := f.labHost("lab7", shipURL)
+	if out, code := run(t, append(append([]string{f.shipper()}, args...), "--config", cfg, "--json")...); code != 0 {
+		t.Fatalf("join through Caddy's join-only site: exit %d %s", code, out)
+	}
+	episode(t, data, "ep-caddy")
+	out, code := run(t, f.shipper(), "--once", "--json", "--config", cfg)
+	if code != 0 || !strings.Contains(string(out), `"shipped":1`) {
+		t.Fatalf("--once through Caddy's mTLS site: exit %d %s", code, out)
+	}
+	if out, code := run(t, f.shipper(), "cert-renew", "--force", "--json", "--config", cfg); code != 0 {
+		t.Fatalf("cert-renew through Caddy's mTLS site: exit %d %s", code, out)
+	}
+
+	// The join-only site passes on nothing but /v1/ca and /v1/join.
+	pemCA, _ := os.ReadFile(filepath.Join(pkiDir, "ca.crt"))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemCA)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/v1/ping"}, {"PUT", "/v1/episodes/ep-x.tar.zst"}, {"GET", "/v1/host-health"},
+		{"POST", "/v1/certs/renew"}, {"GET", "/metrics"}, {"GET", "/healthz"},
+	} {
+		req, _ := http.NewRequest(c.method, joinURL+c.path, strings.NewReader("{}"))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s on the join-only site: %v", c.method, c.path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s %s on the join-only site: %d, want 404", c.method, c.path, resp.StatusCode)
+		}
+	}
+	resp, err := client.Get(joinURL + "/v1/ca")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/ca on the join-only site: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
