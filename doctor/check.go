@@ -79,6 +79,7 @@ func checks(h *host) []Check {
 	return []Check{
 		configCheck{h}, certCheck{h}, tokenCheck{h}, receiverCheck{h},
 		queueCheck{h}, diskCheck{h}, serviceCheck{h}, clockCheck{h}, shipperErrorsCheck{h},
+		updateCheck{h},
 	}
 }
 

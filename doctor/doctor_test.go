@@ -17,7 +17,7 @@ import (
 	"cis490/internal/wire"
 )
 
-var checkNames = []string{"config", "certificates", "token", "receiver", "queue", "disk", "service", "clock", "shipper-errors"}
+var checkNames = []string{"config", "certificates", "token", "receiver", "queue", "disk", "service", "clock", "shipper-errors", "update"}
 
 func (s *scratch) doctor(color bool, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer

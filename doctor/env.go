@@ -13,6 +13,7 @@ import (
 
 	"cis490/internal/config"
 	"cis490/internal/wire"
+	"cis490/shipper/update"
 )
 
 // Env is everything the checks take from the host, so tests can run them
@@ -33,6 +34,8 @@ type Env struct {
 	// FreeBytes returns the bytes available to unprivileged users on the
 	// file system holding path.
 	FreeBytes func(path string) (uint64, error)
+	// UpdateState is the path of `cis490-shipper update`'s state file.
+	UpdateState string
 }
 
 // Deadline bounds a whole doctor run: the receiver check and the external
@@ -54,6 +57,7 @@ func defaultEnv() *Env {
 		Ping:        pingReceiver,
 		PingTimeout: 8 * time.Second,
 		FreeBytes:   statfsFree,
+		UpdateState: filepath.Join(update.StateDir, update.StateFile),
 	}
 }
 

@@ -71,6 +71,7 @@ func newScratch(t *testing.T) *scratch {
 		},
 		PingTimeout: 5 * time.Second,
 		FreeBytes:   func(string) (uint64, error) { return 100 << 30, nil },
+		UpdateState: s.path("update/state.json"),
 	}
 	return s
 }

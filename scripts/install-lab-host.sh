@@ -17,8 +17,8 @@ RELEASE=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 . "$RELEASE/scripts/install-lib.sh"
 
 UNITS=(cis490-shipper.service cis490-doctor-check.service cis490-doctor-check.timer
-       cis490-cert-renew.service cis490-cert-renew.timer)
-ENABLE=(cis490-shipper.service cis490-doctor-check.timer cis490-cert-renew.timer)
+       cis490-cert-renew.service cis490-cert-renew.timer cis490-update.service cis490-update.timer)
+ENABLE=(cis490-shipper.service cis490-doctor-check.timer cis490-cert-renew.timer cis490-update.timer)
 BINS=(cis490-shipper cis490-doctor)
 # Must match ReadWritePaths= in cis490-shipper.service and [paths] data_dir.
 DATA_DIR=$HOME_DIR/data
@@ -96,6 +96,22 @@ join_fleet() {
   say "joined the fleet at $JOIN_URL"
 }
 
+# code_repo_dropin: cis490-update.service may write the experiment checkout
+# named by [update] code_repo; a drop-in adds it to the unit's ReadWritePaths=.
+code_repo_dropin() {
+  local repo dir=$UNIT_DIR/cis490-update.service.d tmp
+  repo=$(sed -n 's/^[[:space:]]*code_repo[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$DESTDIR$CONFIG" | tail -n 1)
+  if [ -z "$repo" ]; then
+    rm -f "$DESTDIR$dir/code-repo.conf"
+    return
+  fi
+  ensure_dir 0755 root:root "$dir"
+  tmp=$(mktemp)
+  printf '# Written by install-lab-host.sh from [update] code_repo.\n[Service]\nReadWritePaths=%s\n' "$repo" > "$tmp"
+  put 0644 root:root "$tmp" "$dir/code-repo.conf"
+  rm -f "$tmp"
+}
+
 case "${1:-}" in
   "") ;;
   --uninstall) uninstall; exit 0 ;;
@@ -127,7 +143,9 @@ ensure_dir 0750 "root:$SERVICE_USER" "$CONF_DIR"
 # The service user owns the certificate directory: cis490-cert-renew.service
 # (User=cis490, ReadWritePaths=/etc/cis490/tls) swaps renewed files in there.
 ensure_dir 0750 "$SERVICE_USER:$SERVICE_USER" "$TLS_DIR"
-put 0644 root:root "$RELEASE/etc/lab-host.toml.example" "$CONF_DIR/lab-host.toml.example"
+# Read-only to cis490-update.service: a stale example is no reason to fail.
+put 0644 root:root "$RELEASE/etc/lab-host.toml.example" "$CONF_DIR/lab-host.toml.example" ||
+  warn "could not refresh $CONF_DIR/lab-host.toml.example"
 if [ -n "$JOIN_URL" ]; then write_join_config; fi
 put_new 0640 "root:$SERVICE_USER" "$RELEASE/etc/lab-host.toml.example" "$CONFIG"
 # This host's bearer token; a join writes the one the receiver issues, else
@@ -139,6 +157,7 @@ for d in episodes outbox shipped quarantine; do
 done
 if [ -n "$JOIN_URL" ]; then join_fleet; fi
 
+code_repo_dropin
 sysctl_run daemon-reload
 sysctl_run enable "${ENABLE[@]}"
 drain_unstamped

@@ -76,9 +76,15 @@ owner_args() {
 
 # ensure_dir MODE OWNER:GROUP DIR: create DIR (under DESTDIR) and set its mode
 # and owner every run, so a loosened mode is tightened again.
+# A directory already as wanted is left untouched, so a re-run from
+# cis490-update.service, to which /etc/cis490 is read-only, passes.
 ensure_dir() {
   local mode=$1 owner=$2 dir=$DESTDIR$3
   local -a own
+  if [ -d "$dir" ] && [ "$(stat -c %a "$dir")" = "${mode#0}" ] &&
+     { [ -n "$DESTDIR" ] || [ "$(stat -c %U:%G "$dir")" = "$owner" ]; }; then
+    return
+  fi
   mapfile -t own < <(owner_args "$owner")
   install -d -m "$mode" "${own[@]}" "$dir"
 }

@@ -67,6 +67,9 @@ check_units() {
   unit_has cis490-doctor-check.timer OnBootSec=10min OnUnitActiveSec=1d RandomizedDelaySec=30min
   unit_has cis490-cert-renew.service Type=oneshot "User=cis490" "ProtectSystem=strict" "ReadWritePaths=/etc/cis490/tls"
   unit_has cis490-cert-renew.timer OnBootSec=5min OnUnitActiveSec=1h RandomizedDelaySec=10min
+  unit_has cis490-update.service Type=oneshot User=root ProtectSystem=strict NoNewPrivileges=yes \
+    "ReadWritePaths=/usr/local/bin /opt/cis490 /etc/systemd/system /var/lib/cis490-update"
+  unit_has cis490-update.timer OnBootSec=15min OnUnitActiveSec=1h RandomizedDelaySec=20min
   echo "ok units: the settings SPEC §12 names are present"
   have systemd-analyze || { skip units "systemd-analyze not installed"; return; }
   systemd_unit_dir >/dev/null || { skip units "no system unit directory"; return; }

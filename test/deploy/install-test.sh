@@ -85,6 +85,9 @@ want_mode "$root" /etc/cis490/token 600
 want_mode "$root" /etc/cis490/tls 750
 want_mode "$root" /etc/systemd/system/cis490-cert-renew.timer 644
 want_log lab-host "restart cis490-cert-renew.timer"
+# The update timer is installed, enabled and started (SPEC §15).
+want_mode "$root" /etc/systemd/system/cis490-update.service 644
+want_log lab-host "restart cis490-update.timer"
 want_mode "$root" /usr/local/bin/cis490-doctor 755
 want_mode "$root" /opt/cis490/data/episodes 750
 grep -qE '^[0-9a-f]{64}$' "$root/etc/cis490/token" || fail "lab-host: token is not 64 hex digits"
