@@ -22,8 +22,7 @@ func (c *cli) runDaemon(ctx context.Context, getenv func(string) string) int {
 	defer unlock()
 	d := newDaemon(q, sdnotify.New(getenv), c.log, time.Duration(c.cfg.Shipper.ScanIntervalS)*time.Second)
 	d.watchdogEvery = sdnotify.WatchdogInterval(getenv) / 2
-	client.OnSent = func(int64) { d.moved() }
-	client.OnAwait = d.awaiting
+	q.Progress = d // the one progress hook: packing, sending, awaiting, retiring
 	c.log.Info("shipper started", "host", c.cfg.HostID, "data_dir", c.cfg.Paths.DataDir,
 		"receiver", client.URL(), "watchdog_every", d.watchdogEvery)
 	d.run(ctx)
@@ -65,18 +64,17 @@ func newDaemon(q *queue.Queue, n *sdnotify.Notifier, log *slog.Logger, scanEvery
 		return t.C, t.Stop
 	}
 	d.after = time.After
-	q.Progress = d.moved
 	return d
 }
 
-// moved records progress for the watchdog.
-func (d *daemon) moved() { d.moves.Add(1) }
+// Moved records progress for the watchdog (transport.Progress).
+func (d *daemon) Moved(int64) { d.moves.Add(1) }
 
-// awaiting records that an upload's body is sent and its answer may take
-// until the given instant (SPEC §13).
-func (d *daemon) awaiting(until time.Time) {
+// Awaiting records that an upload's body is sent and its answer may take
+// until the given instant (SPEC §13; transport.Progress).
+func (d *daemon) Awaiting(until time.Time) {
 	d.awaitUntil.Store(until.UnixNano())
-	d.moved()
+	d.Moved(0)
 }
 
 func (d *daemon) send(state string) {
@@ -121,7 +119,7 @@ func (d *daemon) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		d.moved()
+		d.Moved(0)
 		d.shipped += res.Shipped + res.Duplicates
 		d.quarantined += res.Quarantined
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"cis490/internal/config"
 	"cis490/internal/queuedir"
 	"cis490/internal/sdnotify"
+	"cis490/internal/transport"
 	"cis490/internal/wire"
 	"cis490/shipper/queue"
 )
@@ -67,7 +68,6 @@ type stepUploader struct {
 	step    chan struct{}
 	stepped chan struct{}
 	release chan struct{}
-	sent    func()
 }
 
 func (u *stepUploader) URL() string { return "http://fake" }
@@ -76,17 +76,20 @@ func (u *stepUploader) Head(context.Context, string) (string, int64, bool, error
 	return "", 0, false, nil
 }
 
-func (u *stepUploader) Upload(ctx context.Context, id, path, sha string, size int64, commit, schema string) (wire.EpisodeReply, error) {
+func (u *stepUploader) Upload(ctx context.Context, ep transport.Episode) (wire.EpisodeReply, error) {
 	close(u.entered)
+	var sent int64
 	for {
 		select {
 		case <-ctx.Done():
 			return wire.EpisodeReply{}, ctx.Err()
 		case <-u.step:
-			u.sent()
+			// What transport.Client does as body bytes leave.
+			sent += 64 << 10
+			ep.Progress.Moved(sent)
 			u.stepped <- struct{}{}
 		case <-u.release:
-			return wire.EpisodeReply{Status: "stored", ID: id, SHA256: sha, Bytes: size}, nil
+			return wire.EpisodeReply{Status: "stored", ID: ep.ID, SHA256: ep.SHA256, Bytes: ep.Size}, nil
 		}
 	}
 }
@@ -106,7 +109,7 @@ func TestDaemonNotifyAndWatchdog(t *testing.T) {
 			q := &queue.Queue{Dirs: dirs, Cfg: cfg, Up: up, Log: slog.New(slog.DiscardHandler)}
 			env := map[string]string{"NOTIFY_SOCKET": sock.name}
 			d := newDaemon(q, sdnotify.New(func(k string) string { return env[k] }), slog.New(slog.NewTextHandler(tlogWriter{t}, nil)), 5*time.Second)
-			up.sent = d.moved
+			q.Progress = d // as runDaemon wires it
 
 			tick := make(chan time.Time)
 			ticked := make(chan bool)
@@ -174,7 +177,7 @@ func TestWatchdogAnswerAllowance(t *testing.T) {
 	defer close(done)
 	tickOnce := func() bool { tick <- now; return <-ticked }
 
-	d.awaiting(now.Add(94 * time.Second)) // 30 s + 64 s for 4 GiB sent
+	d.Awaiting(now.Add(94 * time.Second)) // 30 s + 64 s for 4 GiB sent
 	if !tickOnce() {
 		t.Error("no ping right after the last byte")
 	}

@@ -35,12 +35,12 @@ func BenchmarkUpload(b *testing.B) {
 		b.Fatal(err)
 	}
 	var sent int64
-	c.OnSent = func(n int64) { sent = n }
+	prog := progressFuncs{moved: func(n int64) { sent = n }}
 	sha := strings.Repeat("0", 64)
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := c.Upload(context.Background(), "ep-1", path, sha, size, "", ""); err != nil {
+		if _, err := c.Upload(context.Background(), Episode{ID: "ep-1", Path: path, SHA256: sha, Size: size, Progress: prog}); err != nil {
 			b.Fatal(err)
 		}
 	}

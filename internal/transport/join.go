@@ -20,7 +20,7 @@ func (c *Client) RenewCert(ctx context.Context, csrPEM string) (wire.RenewReply,
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	resp, body, err := c.do(ctx, http.MethodPost, wire.RenewPath, h, strings.NewReader(string(b)), int64(len(b)), false)
+	resp, body, err := c.do(ctx, http.MethodPost, wire.RenewPath, h, strings.NewReader(string(b)), int64(len(b)), nil)
 	if err != nil {
 		return reply, fmt.Errorf("renew: %w", err)
 	}
@@ -36,7 +36,7 @@ func (c *Client) RenewCert(ctx context.Context, csrPEM string) (wire.RenewReply,
 // FetchReleaseKey GETs /v1/releases/key (SPEC §15): the release public key
 // in PEM, or found == false when the receiver serves none (404).
 func (c *Client) FetchReleaseKey(ctx context.Context) (key []byte, found bool, err error) {
-	resp, body, err := c.do(ctx, http.MethodGet, wire.ReleaseKeyPath, nil, nil, 0, false)
+	resp, body, err := c.do(ctx, http.MethodGet, wire.ReleaseKeyPath, nil, nil, 0, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("release key: %w", err)
 	}

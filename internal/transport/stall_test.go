@@ -38,7 +38,7 @@ func TestStalledBodyIsAbandoned(t *testing.T) {
 		// Some bytes move, then the source stops: no byte moves any more.
 		pw.Write([]byte("first bytes"))
 	}()
-	_, _, err := c.do(context.Background(), http.MethodPut, "/v1/episodes/ep-1.tar.zst", nil, pr, 1<<20, true)
+	_, _, err := c.do(context.Background(), http.MethodPut, "/v1/episodes/ep-1.tar.zst", nil, pr, 1<<20, progressFuncs{})
 	if !errors.Is(err, ErrStalled) || Classify(err) != Transient {
 		t.Fatalf("err = %v, want ErrStalled", err)
 	}
@@ -50,13 +50,13 @@ func TestUnansweredUploadIsAbandoned(t *testing.T) {
 	c := mustClient(t, config.ReceiverClient{URL: srv.URL})
 	c.timeout = 100 * time.Millisecond
 	var until time.Time
-	c.OnAwait = func(u time.Time) { until = u }
-	_, err := c.Upload(context.Background(), "ep-1", path, sha, 9, "", "")
+	prog := progressFuncs{await: func(u time.Time) { until = u }}
+	_, err := c.Upload(context.Background(), Episode{ID: "ep-1", Path: path, SHA256: sha, Size: 9, Progress: prog})
 	if !errors.Is(err, ErrStalled) || Code(err) != "stalled" {
 		t.Fatalf("err = %v, want ErrStalled", err)
 	}
 	if until.IsZero() {
-		t.Error("OnAwait not called after the last byte")
+		t.Error("Awaiting not called after the last byte")
 	}
 }
 
@@ -65,8 +65,8 @@ func TestCallerCancelIsNotAStall(t *testing.T) {
 	path, sha := mustTarball(t, "x")
 	c := mustClient(t, config.ReceiverClient{URL: srv.URL, TimeoutS: 3600})
 	ctx, cancel := context.WithCancel(context.Background())
-	c.OnAwait = func(time.Time) { cancel() }
-	_, err := c.Upload(ctx, "ep-1", path, sha, 1, "", "")
+	prog := progressFuncs{await: func(time.Time) { cancel() }}
+	_, err := c.Upload(ctx, Episode{ID: "ep-1", Path: path, SHA256: sha, Size: 1, Progress: prog})
 	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrStalled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -107,7 +107,7 @@ func TestMovingUploadOutlivesTimeout(t *testing.T) {
 		}
 		close(chunks)
 	}()
-	resp, _, err := c.do(context.Background(), http.MethodPut, "/v1/episodes/ep-1.tar.zst", nil, &slowReader{chunks}, 1000, true)
+	resp, _, err := c.do(context.Background(), http.MethodPut, "/v1/episodes/ep-1.tar.zst", nil, &slowReader{chunks}, 1000, progressFuncs{})
 	if err != nil {
 		t.Fatalf("moving upload failed: %v", err)
 	}
@@ -139,8 +139,8 @@ func TestReceiverThatStopsReadingIsAbandoned(t *testing.T) {
 	c := mustClient(t, config.ReceiverClient{URL: srv.URL})
 	c.timeout = 200 * time.Millisecond
 	var sent atomic.Int64
-	c.OnSent = func(n int64) { sent.Store(n) }
-	_, err = c.Upload(context.Background(), "ep-1", path, strings.Repeat("0", 64), size, "", "")
+	prog := progressFuncs{moved: func(n int64) { sent.Store(n) }}
+	_, err = c.Upload(context.Background(), Episode{ID: "ep-1", Path: path, SHA256: strings.Repeat("0", 64), Size: size, Progress: prog})
 	if !errors.Is(err, ErrStalled) {
 		t.Fatalf("err = %v, want ErrStalled", err)
 	}

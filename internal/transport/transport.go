@@ -50,13 +50,6 @@ type Client struct {
 	timeout time.Duration
 	log     *slog.Logger
 
-	// OnSent, if set, is called with the body bytes sent so far each time an
-	// upload's body moves. The daemon's watchdog counts it as progress.
-	OnSent func(sent int64)
-	// OnAwait, if set, is called once the whole body is sent, with the
-	// instant until which waiting for the answer still counts as progress.
-	OnAwait func(until time.Time)
-
 	mu       sync.Mutex
 	hc       *http.Client
 	stamps   []fileStamp
@@ -88,35 +81,58 @@ func New(cfg config.ReceiverClient, host string, log *slog.Logger) (*Client, err
 // URL returns the receiver's base URL as configured.
 func (c *Client) URL() string { return c.cfg.URL }
 
-// Upload PUTs the tarball at path as episode id with its sha256 and size,
-// streaming it with Content-Length and "Expect: 100-continue". commit and
-// schemaVersion are sent when not empty. A refusal is a *wire.Error.
-func (c *Client) Upload(ctx context.Context, id, path, sha string, size int64, commit, schemaVersion string) (wire.EpisodeReply, error) {
+// Progress hears that work moves, for a watchdog; the shipper's daemon
+// implements it and the queue hands it to the packer and to Upload. Moved
+// reports n bytes done so far in the current step (body bytes sent, tree
+// bytes packed), or 0 for a step completed; Awaiting reports that an
+// upload's whole body is sent and waiting for the answer counts as progress
+// until the given instant.
+type Progress interface {
+	Moved(n int64)
+	Awaiting(until time.Time)
+}
+
+// Episode is one upload: the packed tarball at Path, sent as episode ID.
+type Episode struct {
+	ID     string
+	Path   string
+	SHA256 string
+	Size   int64
+	// Commit and SchemaVersion are sent as headers when not empty.
+	Commit        string
+	SchemaVersion string
+	// Progress, if set, hears the body move.
+	Progress Progress
+}
+
+// Upload PUTs the tarball of ep with its sha256 and size, streaming it with
+// Content-Length and "Expect: 100-continue". A refusal is a *wire.Error.
+func (c *Client) Upload(ctx context.Context, ep Episode) (wire.EpisodeReply, error) {
 	var reply wire.EpisodeReply
-	f, err := os.Open(path)
+	f, err := os.Open(ep.Path)
 	if err != nil {
-		return reply, fmt.Errorf("upload %s: %w", id, err)
+		return reply, fmt.Errorf("upload %s: %w", ep.ID, err)
 	}
 	defer f.Close()
 	h := http.Header{}
-	h.Set(wire.HeaderSHA256, sha)
+	h.Set(wire.HeaderSHA256, ep.SHA256)
 	h.Set("Content-Type", "application/zstd")
 	h.Set("Expect", "100-continue")
-	if commit != "" {
-		h.Set(wire.HeaderCommit, commit)
+	if ep.Commit != "" {
+		h.Set(wire.HeaderCommit, ep.Commit)
 	}
-	if schemaVersion != "" {
-		h.Set(wire.HeaderSchemaVersion, schemaVersion)
+	if ep.SchemaVersion != "" {
+		h.Set(wire.HeaderSchemaVersion, ep.SchemaVersion)
 	}
-	resp, body, err := c.do(ctx, http.MethodPut, wire.EpisodeURLPath(id), h, f, size, true)
+	resp, body, err := c.do(ctx, http.MethodPut, wire.EpisodeURLPath(ep.ID), h, f, ep.Size, ep.Progress)
 	if err != nil {
-		return reply, fmt.Errorf("upload %s: %w", id, err)
+		return reply, fmt.Errorf("upload %s: %w", ep.ID, err)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
-		return reply, fmt.Errorf("upload %s: %w", id, decodeError(resp, body))
+		return reply, fmt.Errorf("upload %s: %w", ep.ID, decodeError(resp, body))
 	}
 	if err := json.Unmarshal(body, &reply); err != nil {
-		return reply, fmt.Errorf("upload %s: reply: %w", id, err)
+		return reply, fmt.Errorf("upload %s: reply: %w", ep.ID, err)
 	}
 	if reply.Status == "" {
 		reply.Status = "stored"
@@ -129,7 +145,7 @@ func (c *Client) Upload(ctx context.Context, id, path, sha string, size int64, c
 
 // Head asks whether episode id is stored, and with which sha256 and size.
 func (c *Client) Head(ctx context.Context, id string) (sha string, size int64, found bool, err error) {
-	resp, body, err := c.do(ctx, http.MethodHead, wire.EpisodeURLPath(id), nil, nil, 0, false)
+	resp, body, err := c.do(ctx, http.MethodHead, wire.EpisodeURLPath(id), nil, nil, 0, nil)
 	if err != nil {
 		return "", 0, false, fmt.Errorf("head %s: %w", id, err)
 	}
@@ -151,7 +167,7 @@ func (c *Client) Ping(ctx context.Context, commit string) (wire.PingReply, error
 	if commit != "" {
 		h.Set(wire.HeaderCommit, commit)
 	}
-	resp, body, err := c.do(ctx, http.MethodPost, wire.PingPath, h, nil, 0, false)
+	resp, body, err := c.do(ctx, http.MethodPost, wire.PingPath, h, nil, 0, nil)
 	if err != nil {
 		return reply, fmt.Errorf("ping: %w", err)
 	}
@@ -169,7 +185,7 @@ func (c *Client) PutHealth(ctx context.Context, host string, report []byte) erro
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	resp, body, err := c.do(ctx, http.MethodPut, wire.HostHealthPrefix+url.PathEscape(host), h,
-		strings.NewReader(string(report)), int64(len(report)), false)
+		strings.NewReader(string(report)), int64(len(report)), nil)
 	if err != nil {
 		return fmt.Errorf("host health: %w", err)
 	}
@@ -180,15 +196,15 @@ func (c *Client) PutHealth(ctx context.Context, host string, report []byte) erro
 }
 
 // do sends one request under the stall watchdog and returns the response with
-// its body read (at most maxReplyBytes). track reports body progress to
-// OnSent/OnAwait.
-func (c *Client) do(ctx context.Context, method, path string, h http.Header, body io.Reader, size int64, track bool) (*http.Response, []byte, error) {
-	return c.exchange(ctx, method, path, h, body, size, track, nil)
+// its body read (at most maxReplyBytes). prog, if not nil, hears the body
+// move.
+func (c *Client) do(ctx context.Context, method, path string, h http.Header, body io.Reader, size int64, prog Progress) (*http.Response, []byte, error) {
+	return c.exchange(ctx, method, path, h, body, size, prog, nil)
 }
 
 // exchange is do; with sink set, a 2xx answer's body is copied to sink
 // (unbounded, under the same stall watchdog) instead of being returned.
-func (c *Client) exchange(ctx context.Context, method, path string, h http.Header, body io.Reader, size int64, track bool, sink io.Writer) (*http.Response, []byte, error) {
+func (c *Client) exchange(ctx context.Context, method, path string, h http.Header, body io.Reader, size int64, prog Progress, sink io.Writer) (*http.Response, []byte, error) {
 	hc, err := c.httpClient()
 	if err != nil {
 		return nil, nil, err
@@ -215,14 +231,14 @@ func (c *Client) exchange(ctx context.Context, method, path string, h http.Heade
 		rd = &progressReader{r: body, size: size, onRead: func(sent int64, eof bool) {
 			if eof {
 				until := wd.finished(sent)
-				if track && c.OnAwait != nil {
-					c.OnAwait(until)
+				if prog != nil {
+					prog.Awaiting(until)
 				}
 				return
 			}
 			wd.moved()
-			if track && c.OnSent != nil {
-				c.OnSent(sent)
+			if prog != nil {
+				prog.Moved(sent)
 			}
 		}}
 	}
@@ -340,7 +356,7 @@ func parseRetryAfter(v string, now time.Time) int {
 func (c *Client) Get(ctx context.Context, path string, limit int64) ([]byte, error) {
 	var buf limitedBuffer
 	buf.limit = limit
-	resp, body, err := c.exchange(ctx, http.MethodGet, path, nil, nil, 0, false, &buf)
+	resp, body, err := c.exchange(ctx, http.MethodGet, path, nil, nil, 0, nil, &buf)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", path, err)
 	}
@@ -365,7 +381,7 @@ func (c *Client) Download(ctx context.Context, path string, offset int64, w io.W
 		}
 		return w.Write(p)
 	})
-	resp, body, err := c.exchange(ctx, http.MethodGet, path, h, nil, 0, false, sinkWithStatus{&status, sink})
+	resp, body, err := c.exchange(ctx, http.MethodGet, path, h, nil, 0, nil, sinkWithStatus{&status, sink})
 	if err != nil {
 		return fmt.Errorf("download %s: %w", path, err)
 	}

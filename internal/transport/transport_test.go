@@ -66,10 +66,9 @@ func TestUploadSendsHeadersAndBody(t *testing.T) {
 	c := mustClient(t, config.ReceiverClient{URL: srv.URL + "/", Token: "s3cret", TimeoutS: 30})
 	var sent atomic.Int64
 	var awaited atomic.Bool
-	c.OnSent = func(n int64) { sent.Store(n) }
-	c.OnAwait = func(time.Time) { awaited.Store(true) }
+	prog := progressFuncs{moved: func(n int64) { sent.Store(n) }, await: func(time.Time) { awaited.Store(true) }}
 	commit := strings.Repeat("a", 40)
-	reply, err := c.Upload(context.Background(), "ep-1", path, sha, 13, commit, "3")
+	reply, err := c.Upload(context.Background(), Episode{ID: "ep-1", Path: path, SHA256: sha, Size: 13, Commit: commit, SchemaVersion: "3", Progress: prog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +105,7 @@ func TestUploadOmitsAbsentCommit(t *testing.T) {
 		writeJSON(w, 200, map[string]any{"status": "duplicate", "id": "ep-1", "sha256": sha, "bytes": 1})
 	}))
 	defer srv.Close()
-	reply, err := mustClient(t, config.ReceiverClient{URL: srv.URL}).Upload(context.Background(), "ep-1", path, sha, 1, "", "")
+	reply, err := mustClient(t, config.ReceiverClient{URL: srv.URL}).Upload(context.Background(), Episode{ID: "ep-1", Path: path, SHA256: sha, Size: 1})
 	if err != nil || reply.Status != "duplicate" {
 		t.Fatalf("reply %+v, err %v", reply, err)
 	}
@@ -148,7 +147,7 @@ func TestRefusals(t *testing.T) {
 				io.WriteString(w, tt.body)
 			}))
 			defer srv.Close()
-			_, err := mustClient(t, config.ReceiverClient{URL: srv.URL}).Upload(context.Background(), "ep-1", path, sha, 4, "", "")
+			_, err := mustClient(t, config.ReceiverClient{URL: srv.URL}).Upload(context.Background(), Episode{ID: "ep-1", Path: path, SHA256: sha, Size: 4})
 			var we *wire.Error
 			if !errors.As(err, &we) {
 				t.Fatalf("err = %v, want *wire.Error", err)
@@ -181,8 +180,8 @@ func TestRefusalBeforeBodySendsNoBody(t *testing.T) {
 	defer srv.Close()
 	c := mustClient(t, config.ReceiverClient{URL: srv.URL, TimeoutS: 3600})
 	var sent atomic.Int64
-	c.OnSent = func(n int64) { sent.Store(n) }
-	_, err := c.Upload(context.Background(), "ep-1", path, sha, 1<<20, "", "")
+	prog := progressFuncs{moved: func(n int64) { sent.Store(n) }}
+	_, err := c.Upload(context.Background(), Episode{ID: "ep-1", Path: path, SHA256: sha, Size: 1 << 20, Progress: prog})
 	if Classify(err) != Fatal {
 		t.Fatalf("err = %v", err)
 	}
@@ -210,7 +209,7 @@ func TestDroppedConnectionIsTransient(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	_, err := mustClient(t, config.ReceiverClient{URL: srv.URL}).Upload(context.Background(), "ep-1", path, sha, 3, "", "")
+	_, err := mustClient(t, config.ReceiverClient{URL: srv.URL}).Upload(context.Background(), Episode{ID: "ep-1", Path: path, SHA256: sha, Size: 3})
 	if err == nil || Classify(err) != Transient {
 		t.Fatalf("err = %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"cis490/internal/queuedir"
+	"cis490/internal/transport"
 	"cis490/internal/wire"
 )
 
@@ -52,14 +53,14 @@ type movingUploader struct {
 	t    *testing.T
 }
 
-func (m *movingUploader) Upload(ctx context.Context, id, path, sha string, size int64, commit, schema string) (wire.EpisodeReply, error) {
+func (m *movingUploader) Upload(ctx context.Context, ep transport.Episode) (wire.EpisodeReply, error) {
 	if m.move != "" {
 		if err := os.Rename(filepath.Join(m.d.Episodes, m.move), filepath.Join(m.d.Quarantine, m.move)); err != nil {
 			m.t.Error(err)
 		}
 		m.move = ""
 	}
-	return m.Uploader.Upload(ctx, id, path, sha, size, commit, schema)
+	return m.Uploader.Upload(ctx, ep)
 }
 
 // TestCatalogueEpisodeMovedAwayDuringAPass: an episode that leaves

@@ -26,7 +26,7 @@ import (
 
 // Uploader is the receiver as the queue sees it; *transport.Client is one.
 type Uploader interface {
-	Upload(ctx context.Context, id, path, sha string, size int64, commit, schemaVersion string) (wire.EpisodeReply, error)
+	Upload(ctx context.Context, ep transport.Episode) (wire.EpisodeReply, error)
 	Head(ctx context.Context, id string) (sha string, size int64, found bool, err error)
 	URL() string
 }
@@ -47,9 +47,10 @@ type Queue struct {
 	HeadFirst bool
 	// Pack defaults to pack.ToOutbox at Cfg.ZstdLevel.
 	Pack PackFunc
-	// Progress, if set, is called whenever the pass moves forward (pack
-	// bytes, a retired episode); the daemon's watchdog counts the calls.
-	Progress func()
+	// Progress, if set, hears every step of a pass: bytes packed, body bytes
+	// sent, an upload awaiting its answer, an episode retired. The daemon's
+	// watchdog is the one listener.
+	Progress transport.Progress
 	// Now and Rand default to time.Now and math/rand/v2.Float64.
 	Now  func() time.Time
 	Rand func() float64
@@ -105,7 +106,7 @@ func (q *Queue) log() *slog.Logger {
 
 func (q *Queue) progress() {
 	if q.Progress != nil {
-		q.Progress()
+		q.Progress.Moved(0)
 	}
 }
 
@@ -242,7 +243,8 @@ func (q *Queue) ship(ctx context.Context, id string, res *Result) (stop bool, er
 			return false, ctx.Err()
 		}
 	}
-	reply, err := q.Up.Upload(ctx, id, path, pk.SHA256, pk.Bytes, meta.Commit, meta.SchemaVersion)
+	reply, err := q.Up.Upload(ctx, transport.Episode{ID: id, Path: path, SHA256: pk.SHA256, Size: pk.Bytes,
+		Commit: meta.Commit, SchemaVersion: meta.SchemaVersion, Progress: q.Progress})
 	if err == nil {
 		if reply.Status == "duplicate" {
 			q.log().Info(wire.LogShipDuplicate, "id", id, "status", 200, "sha256", pk.SHA256, "bytes", pk.Bytes)
@@ -375,7 +377,11 @@ func (q *Queue) packOnce(ctx context.Context, id string) (string, pack.Result, e
 				pack.Options{Level: q.Cfg.ZstdLevel, Progress: progress, Logger: q.log()})
 		}
 	}
-	path, res, err := packFn(ctx, id, func(int64) { q.progress() })
+	path, res, err := packFn(ctx, id, func(n int64) {
+		if q.Progress != nil {
+			q.Progress.Moved(n)
+		}
+	})
 	if err != nil {
 		return "", res, err
 	}

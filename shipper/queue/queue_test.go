@@ -340,7 +340,7 @@ func TestCancelLeavesOnlyOutboxFiles(t *testing.T) {
 	q, _ := mustQueue(t, f)
 	mustEpisode(t, q.Dirs, "ep-1", stamped, past)
 	ctx, cancel := context.WithCancel(context.Background())
-	q.Progress = cancel // cancel as soon as the pass moves
+	q.Progress = onMove(cancel) // cancel as soon as the pass moves
 	_, err := q.Pass(ctx)
 	if err == nil {
 		t.Fatal("want the cancellation")
@@ -394,3 +394,9 @@ func TestFailedMoveIsNotRetriedEveryPass(t *testing.T) {
 		t.Error("episode lost")
 	}
 }
+
+// onMove is a transport.Progress that calls f whenever work moves.
+type onMove func()
+
+func (f onMove) Moved(int64)        { f() }
+func (f onMove) Awaiting(time.Time) { f() }
