@@ -18,6 +18,7 @@ const usage = `usage: cis490-receiver [command] [flags]
 commands:
   serve           run the HTTP API (the default)
   fleet-health    check every host's health and raise alerts
+  fleet           one line per host: version, episodes, attempts, health, alerts
   index-backfill  add index rows for stored files that have none
   fsck            check the store against the index
   check-config    parse the config and report errors
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, args, stdout, stderr)
 	case "fleet-health":
 		return runFleetHealth(ctx, args, stdout, stderr)
+	case "fleet":
+		return runFleet(ctx, args, stdout, stderr)
 	case "index-backfill":
 		return runBackfill(ctx, args, stdout, stderr)
 	case "fsck":

@@ -18,6 +18,7 @@ import (
 	"cis490/internal/config"
 	"cis490/internal/sdnotify"
 	"cis490/receiver/api"
+	"cis490/receiver/fleetview"
 	"cis490/receiver/datadir"
 	"cis490/receiver/releases"
 	"cis490/receiver/store"
@@ -137,6 +138,7 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 		Attempts:             attempts,
 		Releases:             releases.Open(dataDir),
 		ReleaseKeyFile:       cfg.Releases.PublicKeyFile,
+		Fleet:                func() (any, error) { return fleetview.Build(cfg, dataDir, time.Now()) },
 		PKI:                  fleetCA,
 		Registry:             reg,
 		RequireClientCert:    cfg.TLS.ClientCAFile != "",

@@ -11,4 +11,7 @@ type Attempt struct {
 	Error  string `json:"error"`
 	Commit string `json:"commit"`
 	Bytes  int64  `json:"bytes"`
+	// Agent is the client's User-Agent, "cis490-shipper/<version>" from a
+	// shipper (SPEC §16); absent in rows written before it was recorded.
+	Agent string `json:"agent,omitempty"`
 }

@@ -81,6 +81,7 @@ var (
 	keyBytes      = []byte(`"bytes":`)
 	keyReceivedAt = []byte(`"received_at":`)
 	keySource     = []byte(`"source":`)
+	keyAgent      = []byte(`"agent":`)
 )
 
 // Head is the part of an index row that readers of the index's tail need.
@@ -89,6 +90,7 @@ type Head struct {
 	Host       string `json:"host"`
 	ReceivedAt string `json:"received_at"`
 	Source     string `json:"source"`
+	Bytes      int64  `json:"bytes"`
 }
 
 // ParseHead reads an index row's id, host, time and source, with byte
@@ -118,6 +120,7 @@ func parseHeadFast(line []byte) (h Head, ok bool) {
 		return h, false
 	}
 	h.Source, _ = l.str(keySource)
+	h.Bytes, _ = l.num(keyBytes)
 	return h, true
 }
 
@@ -182,5 +185,6 @@ func parseAttemptFast(line []byte) (a Attempt, ok bool) {
 	a.Error, _ = l.str(keyError)
 	a.Commit, _ = l.str(keyCommit)
 	a.Bytes, _ = l.num(keyBytes)
+	a.Agent, _ = l.str(keyAgent)
 	return a, true
 }

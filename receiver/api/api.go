@@ -64,6 +64,8 @@ type Options struct {
 	// /v1/join refuse a TLS request without a client certificate (401):
 	// the listener asks for one but lets joining hosts in without.
 	RequireClientCert bool
+	// Fleet builds the fleet view of GET /v1/fleet (SPEC §16); nil: 404.
+	Fleet func() (any, error)
 	// FreeBytes overrides the free-space probe (tests).
 	FreeBytes func() (int64, error)
 }
@@ -105,6 +107,7 @@ func New(o Options) *Handler {
 	mux.Handle("HEAD "+wire.EpisodesPrefix+"{name...}", h.wrap(h.headEpisode))
 	mux.Handle("PUT "+wire.HostHealthPrefix+"{host...}", h.wrap(h.putHostHealth))
 	mux.Handle("GET "+wire.HostHealthPath, h.wrap(h.getHostHealth))
+	mux.Handle("GET "+wire.FleetPath, h.wrap(h.getFleet))
 	mux.Handle("GET "+wire.ReleaseCurrentPath, h.wrap(h.getReleaseManifest))
 	mux.Handle("GET "+wire.ReleaseSigPath, h.wrap(h.getReleaseSig))
 	mux.Handle("GET "+wire.ReleaseKeyPath, h.wrap(h.getReleaseKey))

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"sync"
 
@@ -81,3 +82,7 @@ func (h *Handler) record(a index.Attempt) {
 		h.log.Error("attempts log", "error", err)
 	}
 }
+
+// agent is the request's User-Agent for the attempts row ("cis490-shipper/
+// <version>" from a shipper; SPEC §16), truncated to 64 characters.
+func agent(r *http.Request) string { return truncate(r.Header.Get("User-Agent"), 64) }

@@ -41,3 +41,14 @@ func TestAttemptsLogRotates(t *testing.T) {
 		t.Errorf("%d rows in total, more than written", cur+old)
 	}
 }
+
+func TestAttemptsRecordTheAgent(t *testing.T) {
+	e := newEnv(t, nil)
+	r := putReq("ep-agent", []byte("x"))
+	r.Header.Set("User-Agent", "cis490-shipper/v2.1")
+	e.do(r)
+	a := e.attempts()
+	if len(a) != 1 || a[0].Agent != "cis490-shipper/v2.1" {
+		t.Fatalf("attempts %+v, want one row with agent cis490-shipper/v2.1", a)
+	}
+}

@@ -24,6 +24,7 @@ func (h *Handler) putEpisode(w http.ResponseWriter, r *http.Request) *wire.Error
 	att := index.Attempt{
 		Host:   truncate(r.Header.Get(wire.HeaderHost), 64),
 		Commit: truncate(r.Header.Get(wire.HeaderCommit), 64),
+		Agent:  agent(r),
 	}
 	name := r.PathValue("name")
 	id, _ := wire.EpisodeFromPath(name)
@@ -93,7 +94,7 @@ func (h *Handler) ingestEpisode(w http.ResponseWriter, r *http.Request, who iden
 	if found { // rows 7, 8
 		if stored.SHA256 == sha {
 			h.m.outcome(http.StatusOK, "duplicate")
-			h.record(index.Attempt{Host: host, ID: id, Status: http.StatusOK, Commit: truncate(r.Header.Get(wire.HeaderCommit), 64)})
+			h.record(index.Attempt{Host: host, ID: id, Status: http.StatusOK, Commit: truncate(r.Header.Get(wire.HeaderCommit), 64), Agent: agent(r)})
 			writeJSON(w, http.StatusOK, wire.EpisodeReply{Status: "duplicate", ID: id, SHA256: sha, Bytes: stored.Bytes})
 			return nil
 		}
@@ -158,7 +159,7 @@ func (h *Handler) ingestEpisode(w http.ResponseWriter, r *http.Request, who iden
 	}
 	h.m.storedBytes.Add(row.Bytes)
 	h.m.outcome(http.StatusCreated, "stored")
-	h.record(index.Attempt{Host: host, ID: id, Status: http.StatusCreated, Commit: truncate(commitHeader, 64), Bytes: row.Bytes})
+	h.record(index.Attempt{Host: host, ID: id, Status: http.StatusCreated, Commit: truncate(commitHeader, 64), Bytes: row.Bytes, Agent: agent(r)})
 	h.log.Info("stored", "id", id, "host", host, "bytes", row.Bytes, "commit", commit)
 	writeJSON(w, http.StatusCreated, wire.EpisodeReply{Status: "stored", ID: id, SHA256: row.SHA256, Bytes: row.Bytes})
 	return nil

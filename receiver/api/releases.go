@@ -108,3 +108,21 @@ func (h *Handler) getReleaseFile(w http.ResponseWriter, r *http.Request) *wire.E
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 	return nil
 }
+
+// getFleet is GET /v1/fleet: the fleet view (SPEC §16), for any valid
+// token like GET /v1/host-health.
+func (h *Handler) getFleet(w http.ResponseWriter, r *http.Request) *wire.Error {
+	if _, e := h.o.Auth.Authenticate(r); e != nil {
+		h.m.unauthorized.Add(1)
+		return e
+	}
+	if h.o.Fleet == nil {
+		return wire.Errorf(http.StatusNotFound, wire.CodeNotFound, "the fleet view is not available here")
+	}
+	v, err := h.o.Fleet()
+	if err != nil {
+		return internalError(err)
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}

@@ -101,3 +101,16 @@ func TestReleaseRoutes(t *testing.T) {
 		}
 	})
 }
+
+func TestFleetRoute(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.Fleet = func() (any, error) { return map[string]any{"schema": 1, "hosts": []any{}}, nil }
+	})
+	if w := e.do(getReq("/v1/fleet", "")); w.Code != 401 {
+		t.Errorf("without a token: %d", w.Code)
+	}
+	w := e.do(getReq("/v1/fleet", lab1Token))
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"schema":1`) {
+		t.Errorf("%d %s", w.Code, w.Body)
+	}
+}
