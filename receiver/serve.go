@@ -18,8 +18,8 @@ import (
 	"cis490/internal/config"
 	"cis490/internal/sdnotify"
 	"cis490/receiver/api"
-	"cis490/receiver/fleetview"
 	"cis490/receiver/datadir"
+	"cis490/receiver/fleetview"
 	"cis490/receiver/releases"
 	"cis490/receiver/store"
 )
