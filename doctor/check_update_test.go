@@ -26,7 +26,9 @@ func TestUpdateCheck(t *testing.T) {
 	}{
 		{"recent successful run", &fine, nil, "", false, OK, "last run 1h0m0s ago: current, release v2, cis490-update.timer enabled", ""},
 		{"no run yet", nil, nil, "", false, OK, "no update has run yet", ""},
-		{"rolled back", &fine, func(s *update.State) { s.LastStatus, s.LastError = "rolled-back", "v3: cis490-shipper.service is not active" }, "", false, Fail, "rolled-back", "update --check"},
+		{"rolled back", &fine, func(s *update.State) {
+			s.LastStatus, s.LastError = "rolled-back", "v3: cis490-shipper.service is not active"
+		}, "", false, Fail, "rolled-back", "update --check"},
 		{"refused manifest", &fine, func(s *update.State) { s.LastStatus, s.LastError = "refused", "bad release signature" }, "", false, Fail, "bad release signature", "journalctl -u cis490-update"},
 		{"timer disabled", &fine, nil, `case "$2" in cis490-update.timer) echo disabled; exit 1;; esac; echo enabled`, false, Warn, "timer disabled", "enable --now cis490-update.timer"},
 		{"no success for 3 days", &fine, func(s *update.State) { s.LastStatus, s.LastSuccessAt = "failed", ago(72*time.Hour) }, "", false, Warn, "over 2 days", ""},
