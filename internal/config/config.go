@@ -27,6 +27,7 @@ type Receiver struct {
 	TLS         TLS
 	VersionGate VersionGate
 	FleetHealth FleetHealth
+	Replica     Replica
 	Releases    Releases
 	PKI         PKI
 }
@@ -105,7 +106,30 @@ type FleetHealth struct {
 	HealthMaxAgeS    int
 	ExpectedHosts    []string
 	NotifyCommand    string
+	// ReplicaMaxLagS is the age in seconds of the oldest episode not yet
+	// replicated past which the receiver has the replica-lag symptom.
+	ReplicaMaxLagS int
 }
+
+// Replica is the [replica] table (SPEC §17): where the receiver copies the
+// dataset. Replication is off while Endpoint is empty.
+type Replica struct {
+	Endpoint            string
+	Bucket              string
+	Prefix              string
+	Region              string
+	AccessKeyID         string
+	AccessKeyIDFile     string
+	SecretAccessKey     string
+	SecretAccessKeyFile string
+	CAFile              string
+	PathStyle           bool
+	Concurrency         int
+	LocalKeepDays       int
+}
+
+// Enabled reports whether replication is configured.
+func (r Replica) Enabled() bool { return r.Endpoint != "" }
 
 // Releases is the receiver's [releases] table (SPEC §15).
 type Releases struct {
@@ -140,6 +164,12 @@ func DefaultReceiver() Receiver {
 			FatalWindowS:     3600,
 			FatalMinAttempts: 3,
 			HealthMaxAgeS:    129600,
+			ReplicaMaxLagS:   3600,
+		},
+		Replica: Replica{
+			Region:      "us-east-1",
+			PathStyle:   true,
+			Concurrency: 2,
 		},
 		Releases: Releases{PublicKeyFile: DefaultReleaseKey},
 		PKI: PKI{

@@ -25,7 +25,7 @@ const (
 // receiverSchema maps every key of receiver.toml (SPEC §7, §10, §11) to the
 // field of c it sets.
 func receiverSchema(c *Receiver) *section {
-	s, a, t, g, f := &c.Server, &c.Auth, &c.TLS, &c.VersionGate, &c.FleetHealth
+	s, a, t, g, f, r := &c.Server, &c.Auth, &c.TLS, &c.VersionGate, &c.FleetHealth, &c.Replica
 	return &section{tables: map[string]*section{
 		"server": {keys: map[string]setter{
 			"listen":                 stringKey(&s.Listen, hostPort),
@@ -83,6 +83,21 @@ func receiverSchema(c *Receiver) *section {
 			"health_max_age_s":   intKey(&f.HealthMaxAgeS, 1, maxSeconds),
 			"expected_hosts":     hostsKey(&f.ExpectedHosts),
 			"notify_command":     stringKey(&f.NotifyCommand, nil),
+			"replica_max_lag_s":  intKey(&f.ReplicaMaxLagS, 1, maxSeconds),
+		}},
+		"replica": {keys: map[string]setter{
+			"endpoint":               stringKey(&r.Endpoint, optionalHTTPURL),
+			"bucket":                 stringKey(&r.Bucket, bucketName),
+			"prefix":                 stringKey(&r.Prefix, objectPrefix),
+			"region":                 stringKey(&r.Region, nonEmpty),
+			"access_key_id":          stringKey(&r.AccessKeyID, nil),
+			"access_key_id_file":     stringKey(&r.AccessKeyIDFile, nil),
+			"secret_access_key":      stringKey(&r.SecretAccessKey, nil),
+			"secret_access_key_file": stringKey(&r.SecretAccessKeyFile, nil),
+			"ca_file":                stringKey(&r.CAFile, nil),
+			"path_style":             boolKey(&r.PathStyle),
+			"concurrency":            intKey(&r.Concurrency, 1, 64),
+			"local_keep_days":        intKey(&r.LocalKeepDays, 0, maxCount),
 		}},
 		"releases": {keys: map[string]setter{
 			"public_key_file": stringKey(&c.Releases.PublicKeyFile, nonEmpty),
@@ -166,7 +181,7 @@ func checkReceiver(d *decoder, c *Receiver) error {
 		return d.errAt(d.set["version_gate.forgejo_url"], "version_gate.forgejo_url",
 			"needs version_gate.repo_owner and version_gate.repo_name")
 	}
-	return nil
+	return checkReplica(d, c.Replica)
 }
 
 // checkLabHost enforces rules that span keys.
@@ -346,6 +361,69 @@ func unitsKey(p *[]string) setter {
 		*p = units
 		return nil
 	}
+}
+
+// checkReplica enforces the [replica] rules: with an endpoint, a bucket and
+// both credentials (inline or from a file, not both).
+func checkReplica(d *decoder, r Replica) error {
+	if err := d.exclusive("replica.access_key_id", r.AccessKeyID, "replica.access_key_id_file", r.AccessKeyIDFile); err != nil {
+		return err
+	}
+	if err := d.exclusive("replica.secret_access_key", r.SecretAccessKey, "replica.secret_access_key_file", r.SecretAccessKeyFile); err != nil {
+		return err
+	}
+	if r.Endpoint == "" {
+		for _, k := range []string{"bucket", "access_key_id", "access_key_id_file", "secret_access_key",
+			"secret_access_key_file", "ca_file"} {
+			if pos, ok := d.set["replica."+k]; ok {
+				return d.errAt(pos, "replica."+k, "needs replica.endpoint (replication is off without it)")
+			}
+		}
+		return nil
+	}
+	pos := d.set["replica.endpoint"]
+	switch {
+	case r.Bucket == "":
+		return d.errAt(pos, "replica.endpoint", "needs replica.bucket")
+	case r.AccessKeyID == "" && r.AccessKeyIDFile == "":
+		return d.errAt(pos, "replica.endpoint", "needs replica.access_key_id_file (or access_key_id)")
+	case r.SecretAccessKey == "" && r.SecretAccessKeyFile == "":
+		return d.errAt(pos, "replica.endpoint", "needs replica.secret_access_key_file (or secret_access_key)")
+	}
+	return nil
+}
+
+// bucketName accepts an S3 bucket name: 3 to 63 of [a-z0-9.-], starting
+// and ending with a letter or digit.
+func bucketName(s string) error {
+	ok := len(s) >= 3 && len(s) <= 63
+	for i := 0; ok && i < len(s); i++ {
+		c := s[i]
+		edge := i == 0 || i == len(s)-1
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || !edge && (c == '.' || c == '-')
+	}
+	if !ok {
+		return fmt.Errorf("%q is not an S3 bucket name (3 to 63 of a-z 0-9 . -, starting and ending with a letter or digit)", s)
+	}
+	return nil
+}
+
+// objectPrefix accepts "" or a key prefix ending in "/" without empty or
+// dot segments.
+func objectPrefix(s string) error {
+	if s == "" {
+		return nil
+	}
+	if !strings.HasSuffix(s, "/") || strings.HasPrefix(s, "/") || strings.Contains(s, "//") ||
+		strings.Contains("/"+s, "/./") || strings.Contains("/"+s, "/../") {
+		return fmt.Errorf("want a key prefix such as \"cis490/\" (ending in /, no empty, . or .. parts), got %q", s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return fmt.Errorf("control character in prefix %q", s)
+		}
+	}
+	return nil
 }
 
 func nonEmpty(s string) error {
