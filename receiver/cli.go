@@ -21,6 +21,7 @@ commands:
   fleet           one line per host: version, episodes, attempts, health, alerts
   index-backfill  add index rows for stored files that have none
   fsck            check the store against the index
+  replica         replication to object storage: status, verify, restore
   check-config    parse the config and report errors
   release         keygen, sign and publish signed releases (release help)
   pki init        create the fleet CA and the receiver's server certificate
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runBackfill(ctx, args, stdout, stderr)
 	case "fsck":
 		return runFsck(ctx, args, stdout, stderr)
+	case "replica":
+		return runReplica(ctx, args, stdout, stderr)
 	case "check-config":
 		return runCheckConfig(ctx, args, stdout, stderr)
 	case "release":

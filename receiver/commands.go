@@ -151,10 +151,11 @@ func runFsck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
 	}
-	problems, err := store.Fsck(cfg.Server.DataDir, *verify)
+	rep, err := store.FsckReport(cfg.Server.DataDir, *verify)
 	if err != nil {
 		return fail(&c, stdout, stderr, exitProblem, "io", err)
 	}
+	problems := rep.Problems
 	// The host registry (SPEC §14): a file that does not parse makes its
 	// host's requests fail closed until it is fixed.
 	_, regProblems, err := registry.List(cfg.Server.DataDir)
@@ -172,10 +173,13 @@ func runFsck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		problems = []store.Problem{}
 	}
 	if c.json {
-		writeJSONDoc(stdout, map[string]any{"ok": len(problems) == 0, "problems": problems})
+		writeJSONDoc(stdout, map[string]any{"ok": len(problems) == 0, "problems": problems, "replicated_only": rep.Replicated})
 	} else {
 		for _, p := range problems {
 			fmt.Fprintf(stdout, "%-17s %s\n", p.Kind, p.Detail)
+		}
+		if rep.Replicated > 0 {
+			fmt.Fprintf(stdout, "%d episode(s) kept only in the bucket (local copy removed after replication)\n", rep.Replicated)
 		}
 		if len(problems) == 0 {
 			fmt.Fprintln(stdout, "fsck: clean")

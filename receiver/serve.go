@@ -11,16 +11,19 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"cis490/internal/buildinfo"
 	"cis490/internal/cmdline"
 	"cis490/internal/config"
+	"cis490/internal/index"
 	"cis490/internal/sdnotify"
 	"cis490/receiver/api"
 	"cis490/receiver/datadir"
 	"cis490/receiver/fleetview"
 	"cis490/receiver/releases"
+	"cis490/receiver/replica"
 	"cis490/receiver/store"
 )
 
@@ -59,6 +62,8 @@ type serveOptions struct {
 	notify *sdnotify.Notifier
 	// bound, if set, receives the listener's address once it is accepting.
 	bound chan<- net.Addr
+	// replica, if set, adjusts the replicator's options (tests).
+	replica func(*replica.Options)
 }
 
 // serve runs the API until ctx ends, then drains.
@@ -71,7 +76,15 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 	}
 	defer unlock()
 
-	st, rep, err := store.Open(dataDir, store.Options{Logger: log})
+	// The store tells the replicator of every stored episode; the
+	// replicator needs the open store, so it is attached afterwards.
+	var replicator atomic.Pointer[replica.Replicator]
+	onStored := func(row index.Row) {
+		if r := replicator.Load(); r != nil {
+			r.Stored(row)
+		}
+	}
+	st, rep, err := store.Open(dataDir, store.Options{Logger: log, OnStored: onStored})
 	if err != nil {
 		return err
 	}
@@ -86,6 +99,26 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 	// scan used back to the system at once, so the idle footprint does not
 	// follow the number of stored episodes.
 	debug.FreeOSMemory()
+
+	var extraMetrics func(io.Writer)
+	if cfg.Replica.Enabled() {
+		ro := replica.Options{DataDir: dataDir, Config: cfg.Replica, Store: st, Logger: log}
+		if o.replica != nil {
+			o.replica(&ro)
+		}
+		r, err := replica.New(ro)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		replicator.Store(r)
+		extraMetrics = r.WriteMetrics
+		rctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { r.Run(rctx); close(done) }()
+		// Stop replicating before the store closes (defers run last first).
+		defer func() { stop(); <-done }()
+	}
 
 	attempts, err := api.OpenAttemptsLog(datadir.New(dataDir), cfg.Server.AttemptsMaxBytes)
 	if err != nil {
@@ -144,6 +177,7 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 		RequireClientCert:    cfg.TLS.ClientCAFile != "",
 		Version:              buildinfo.Version,
 		Logger:               log,
+		ExtraMetrics:         extraMetrics,
 	})
 	srv := &http.Server{
 		Handler:           h,

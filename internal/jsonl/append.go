@@ -96,10 +96,17 @@ func (a *Appender) AppendAt(v any) (offset int64, err error) {
 // AppendLine writes line (which must end in '\n' and hold no other newline)
 // and returns once it is fsynced.
 func (a *Appender) AppendLine(line []byte) error {
-	if _, err := a.write(line); err != nil {
-		return err
+	_, err := a.AppendLineAt(line)
+	return err
+}
+
+// AppendLineAt is AppendLine that also returns the line's offset.
+func (a *Appender) AppendLineAt(line []byte) (offset int64, err error) {
+	off, err := a.write(line)
+	if err != nil {
+		return 0, err
 	}
-	return a.syncLines()
+	return off, a.syncLines()
 }
 
 // write appends line and returns the offset at which it starts.

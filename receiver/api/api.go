@@ -5,6 +5,7 @@ package api
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -68,6 +69,8 @@ type Options struct {
 	Fleet func() (any, error)
 	// FreeBytes overrides the free-space probe (tests).
 	FreeBytes func() (int64, error)
+	// ExtraMetrics, if set, appends series to /metrics (the replicator's).
+	ExtraMetrics func(io.Writer)
 }
 
 // Handler serves the API.

@@ -97,6 +97,9 @@ func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) *wire.Error {
 		}
 		fmt.Fprintf(&b, "cis490_gate_refresh_age_seconds %.3f\n", age)
 	}
+	if h.o.ExtraMetrics != nil {
+		h.o.ExtraMetrics(&b)
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write([]byte(b.String()))
 	return nil

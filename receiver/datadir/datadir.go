@@ -26,12 +26,16 @@ const (
 	LockFile        = ".receiver.lock"    // held by a serving receiver and by index-backfill
 	HostsDir        = "hosts"             // the host registry (SPEC §14), owned by receiver/registry
 	ReleasesDir     = "releases"          // published releases (SPEC §15), owned by receiver/releases
+	// Replication (SPEC §17); receiver/replicalog owns what is in them.
+	ReplicaFile       = "replica.jsonl"       // one row per episode the object store confirmed
+	ReplicaStatusFile = "replica-status.json" // the running replicator's last state
+	ReplicaDaysFile   = "replica-days.json"   // rows in each uploaded day index object
 )
 
 // Entries lists every name the receiver may create at the top of its data
 // directory; anything else there was put by someone else.
 var Entries = []string{IndexFile, AttemptsFile, AttemptsRotated, AlertsFile, StoreDir, TmpDir, HostHealthDir, LockFile,
-	HostsDir, ReleasesDir}
+	HostsDir, ReleasesDir, ReplicaFile, ReplicaStatusFile, ReplicaDaysFile}
 
 // Layout is a receiver data directory.
 type Layout struct {
@@ -82,3 +86,13 @@ func (l Layout) Hosts() string { return l.join(HostsDir) }
 // Releases is the published releases' directory; receiver/releases owns
 // what is in it.
 func (l Layout) Releases() string { return l.join(ReleasesDir) }
+
+// Replica is replica.jsonl, the record of confirmed copies in the object
+// store.
+func (l Layout) Replica() string { return l.join(ReplicaFile) }
+
+// ReplicaStatus is the replicator's published state.
+func (l Layout) ReplicaStatus() string { return l.join(ReplicaStatusFile) }
+
+// ReplicaDays holds the row counts of the uploaded day index objects.
+func (l Layout) ReplicaDays() string { return l.join(ReplicaDaysFile) }

@@ -15,6 +15,9 @@ func TestLayoutPaths(t *testing.T) {
 		l.HostHealth():           "/srv/host-health",
 		l.HostHealthFile("lab1"): "/srv/host-health/lab1.json",
 		l.Lock():                 "/srv/.receiver.lock",
+		l.Replica():              "/srv/replica.jsonl",
+		l.ReplicaStatus():        "/srv/replica-status.json",
+		l.ReplicaDays():          "/srv/replica-days.json",
 	} {
 		if got != want {
 			t.Errorf("got %s, want %s", got, want)

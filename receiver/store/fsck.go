@@ -9,6 +9,7 @@ import (
 	"cis490/internal/index"
 	"cis490/internal/wire"
 	"cis490/receiver/datadir"
+	"cis490/receiver/replicalog"
 )
 
 // Problem kinds reported by Fsck (SPEC §5.4).
@@ -35,6 +36,26 @@ type Problem struct {
 // temp files, and sizes; with verify it rehashes every stored file against
 // its row. Reading the index keeps one small struct per row.
 func Fsck(dataDir string, verify bool) ([]Problem, error) {
+	rep, err := FsckReport(dataDir, verify)
+	return rep.Problems, err
+}
+
+// Report is the outcome of FsckReport.
+type Report struct {
+	Problems []Problem
+	// Replicated counts rows whose local copy was removed after the object
+	// store confirmed it (SPEC §17): not missing, and not a problem.
+	Replicated int
+}
+
+// FsckReport is Fsck that also counts the episodes kept only in the
+// object store.
+func FsckReport(dataDir string, verify bool) (Report, error) {
+	var rep Report
+	replicated, err := replicalog.Set(dataDir)
+	if err != nil {
+		return rep, err
+	}
 	var problems []Problem
 	add := func(kind, id, format string, args ...any) {
 		problems = append(problems, Problem{Kind: kind, ID: id, Detail: fmt.Sprintf(format, args...)})
@@ -55,7 +76,7 @@ func Fsck(dataDir string, verify bool) ([]Problem, error) {
 		order = append(order, r.ID)
 	})
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
 	for _, p := range bad {
 		add(KindBadRow, "", "index line %d: %v", p.Line, p.Err)
@@ -91,19 +112,24 @@ func Fsck(dataDir string, verify bool) ([]Problem, error) {
 		return nil
 	})
 	if err != nil && !os.IsNotExist(err) {
-		return nil, err
+		return rep, err
 	}
 	for _, id := range order {
+		if !rows[id].seen && replicated[id] == rows[id].sha {
+			rep.Replicated++
+			continue
+		}
 		if !rows[id].seen {
 			add(KindRowWithoutFile, id, "index row for %s but no store/%s%s", id, id, wire.EpisodeSuffix)
 		}
 	}
 	tmps, err := os.ReadDir(datadir.New(dataDir).Tmp())
 	if err != nil && !os.IsNotExist(err) {
-		return nil, err
+		return rep, err
 	}
 	for _, t := range tmps {
 		add(KindTempFile, strings.SplitN(t.Name(), ".", 2)[0], "tmp/%s left over (removed at the receiver's next start)", t.Name())
 	}
-	return problems, nil
+	rep.Problems = problems
+	return rep, nil
 }

@@ -78,12 +78,20 @@ type Store struct {
 	unnamedTmp bool
 
 	locks idLocks
+	// remote holds the ids whose local copy was tiered away (tier.go).
+	remote remoteSet
+	// onStored, if set, hears of every stored episode (see Options).
+	onStored func(index.Row)
 }
 
 // Options tune Open.
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+	// OnStored, if set, is called with every row Ingest appended, after it
+	// is durable and before Ingest returns; it must not block (the
+	// replicator only takes note).
+	OnStored func(index.Row)
 }
 
 // Open prepares dataDir for serving: it creates the directories, then runs
@@ -99,6 +107,7 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 		tmpDir:   l.Tmp(),
 		log:      opts.Logger,
 		now:      opts.Now,
+		onStored: opts.OnStored,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -141,6 +150,14 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 	}
 	s.rows.compact()
 	rep.Reindexed = rows
+	remote, err := remoteOnly(s.dir)
+	if err != nil {
+		s.Close()
+		return nil, rep, fmt.Errorf("read replicated episodes: %w", err)
+	}
+	for id, st := range remote {
+		s.remote.put(id, st)
+	}
 	return s, rep, nil
 }
 
@@ -196,6 +213,11 @@ func (s *Store) Lookup(id string) (Stored, bool, error) {
 		return Stored{}, false, nil
 	}
 	if _, err := os.Stat(s.Path(id)); errors.Is(err, fs.ErrNotExist) {
+		// A local copy removed after the object store confirmed it
+		// (tier.go) is still stored.
+		if _, ok := s.remote.get(id); ok {
+			return Stored{SHA256: row.SHA256, Bytes: row.Bytes}, true, nil
+		}
 		return Stored{}, false, nil
 	} else if err != nil {
 		return Stored{}, false, fmt.Errorf("lookup %s: %w", id, err)
@@ -284,6 +306,9 @@ func (s *Store) Ingest(id string, body io.Reader, length int64, wantSHA string, 
 		return index.Row{}, s.unstore(id, fmt.Errorf("ingest %s: %w", id, err))
 	}
 	s.rows.add(id, off)
+	if s.onStored != nil {
+		s.onStored(row)
+	}
 	return row, nil
 }
 
