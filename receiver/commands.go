@@ -40,6 +40,7 @@ func runFleetHealth(ctx context.Context, args []string, stdout, stderr io.Writer
 	rep, err := fleethealth.Run(ctx, fleethealth.Options{
 		DataDir:      cfg.Server.DataDir,
 		Config:       cfg.FleetHealth,
+		Replicating:  cfg.Replica.Enabled(),
 		Now:          now,
 		Warn:         stderr,
 		Journal:      os.Getenv("JOURNAL_STREAM") != "",

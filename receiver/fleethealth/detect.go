@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"cis490/internal/index"
+	"cis490/internal/wire"
+	"cis490/receiver/replicalog"
 )
 
 // key identifies an alert within one hour bucket.
@@ -151,6 +153,11 @@ func evaluate(o Options) ([]finding, error) {
 			add(host, SymptomStaleHealth, "no health report received (listed in expected_hosts)")
 		}
 	}
+	if o.Replicating {
+		if err := replicaLag(o, add); err != nil {
+			return nil, err
+		}
+	}
 	slices.SortFunc(out, func(a, b finding) int {
 		return cmp.Or(cmp.Compare(a.host, b.host), cmp.Compare(symptomRank(a.symptom), symptomRank(b.symptom)))
 	})
@@ -199,4 +206,33 @@ func human(d time.Duration) string {
 		}
 		return fmt.Sprintf("%dd%dh", days, h)
 	}
+}
+
+// replicaLag adds the replica-lag symptom when the replicator's last
+// published state (its status file: one small read, whatever the index's
+// length) names a pending episode received more than replica_max_lag_s
+// before the check. A receiver that stopped publishing leaves its last
+// state, whose oldest pending episode only grows older.
+func replicaLag(o Options, add func(host, symptom, format string, args ...any)) error {
+	st, found, err := replicalog.ReadStatus(o.DataDir)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInput, err)
+	}
+	if !found || st.OldestPendingAt == "" {
+		return nil
+	}
+	oldest, err := wire.ParseTime(st.OldestPendingAt)
+	if err != nil {
+		return nil
+	}
+	limit := time.Duration(o.Config.ReplicaMaxLagS) * time.Second
+	if lag := o.Now.Sub(oldest); lag > limit {
+		detail := fmt.Sprintf("oldest episode not in the bucket received %s (limit %s); %d pending (%d bytes)",
+			ago(o.Now, oldest), human(limit), st.Pending, st.PendingBytes)
+		if e := st.LastError; e != nil {
+			detail += fmt.Sprintf("; last error %s %s: %s", e.At, e.Kind, e.Detail)
+		}
+		add(ReceiverHost, SymptomReplicaLag, "%s", detail)
+	}
+	return nil
 }

@@ -25,7 +25,14 @@ const (
 	SymptomFatalOnly   = "fatal-only"
 	SymptomUnstamped   = "unstamped"
 	SymptomStaleHealth = "stale-health"
+	// SymptomReplicaLag is raised for host ReceiverHost when the oldest
+	// episode not yet confirmed by the object store is older than
+	// replica_max_lag_s (SPEC §17).
+	SymptomReplicaLag = "replica-lag"
 )
+
+// ReceiverHost is the host a finding about the receiver itself names.
+const ReceiverHost = "receiver"
 
 // BucketLayout formats the hour bucket that alerts are deduplicated by.
 const BucketLayout = "2006-01-02T15"
@@ -43,6 +50,9 @@ type Options struct {
 	DataDir string             // the receiver's data directory
 	Config  config.FleetHealth // thresholds, expected hosts, notify command
 	Now     time.Time          // the check's clock; zero means time.Now
+	// Replicating says [replica] is configured: the replica-lag symptom
+	// is checked.
+	Replicating bool
 
 	// Warn receives one warning line per new alert; nil discards them.
 	Warn io.Writer
@@ -123,6 +133,8 @@ func symptomRank(s string) int {
 		return 1
 	case SymptomUnstamped:
 		return 2
+	case SymptomReplicaLag:
+		return 4
 	default:
 		return 3
 	}

@@ -16,6 +16,7 @@ import (
 	"cis490/internal/index"
 	"cis490/internal/wire"
 	"cis490/receiver/datadir"
+	"cis490/receiver/replicalog"
 )
 
 var now = time.Date(2026, 11, 23, 14, 30, 0, 0, time.UTC)
@@ -385,3 +386,45 @@ func FuzzTails(f *testing.F) {
 }
 
 func newTextLogger(w *bytes.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+func TestReplicaLag(t *testing.T) {
+	tests := []struct {
+		name        string
+		replicating bool
+		status      *replicalog.Status
+		want        string
+	}{
+		{"no status file", true, nil, ""},
+		{"nothing pending", true, &replicalog.Status{Replicated: 5}, ""},
+		{"young backlog", true, &replicalog.Status{Pending: 2, OldestPendingAt: wire.FormatTime(now.Add(-59 * time.Minute))}, ""},
+		{"old backlog", true, &replicalog.Status{Pending: 2, PendingBytes: 10, OldestPendingAt: wire.FormatTime(now.Add(-61 * time.Minute)),
+			LastError: &replicalog.Fault{At: "x", Kind: "network", Detail: "connection refused"}}, "receiver replica-lag"},
+		{"old backlog without [replica]", false, &replicalog.Status{Pending: 2, OldestPendingAt: wire.FormatTime(now.Add(-61 * time.Minute))}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.status != nil {
+				if err := replicalog.WriteStatus(dir, *tt.status); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := defaults()
+			cfg.ReplicaMaxLagS = 3600
+			found, err := evaluate(Options{DataDir: dir, Config: cfg, Now: now, Replicating: tt.replicating})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range found {
+				got = append(got, f.host+" "+f.symptom)
+				if !strings.Contains(f.detail, "connection refused") || !strings.Contains(f.detail, "2 pending") {
+					t.Errorf("detail %q lacks the backlog or the last error", f.detail)
+				}
+			}
+			if strings.Join(got, ",") != tt.want {
+				t.Errorf("findings %v, want %q", got, tt.want)
+			}
+		})
+	}
+}
