@@ -48,7 +48,7 @@ func runReplicaStatus(_ context.Context, args []string, stdout, stderr io.Writer
 	var c commonFlags
 	fs := newFlagSet("replica status", stderr, &c)
 	nowFlag := fs.String("now", "", "judge ages at this RFC 3339 time instead of the clock")
-	if code, done := parseFlags(fs, args, &c, stdout); done {
+	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
 	cfg, _, err := loadConfig(&c)
@@ -92,7 +92,7 @@ func runReplicaStatus(_ context.Context, args []string, stdout, stderr io.Writer
 func runReplicaVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("replica verify", stderr, &c)
-	if code, done := parseFlags(fs, args, &c, stdout); done {
+	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
 	cfg, _, err := loadConfig(&c)
@@ -131,7 +131,7 @@ func runReplicaVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 func runReplicaRestore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("replica restore", stderr, &c)
-	if code, done := parseFlags(fs, args, &c, stdout); done {
+	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
 	cfg, _, err := loadConfig(&c)
