@@ -78,7 +78,7 @@ func (r *Replicator) uploadDays(ctx context.Context, now time.Time, force bool) 
 		}
 		r.mu.Unlock()
 		if err := replicalog.WriteDays(r.o.DataDir, sent); err != nil {
-			r.log.Warn("could not save the day object counts", "err", err)
+			r.log.Warn("could not save the day object counts", "error", err)
 		}
 		r.event(Event{Kind: "day", ID: day})
 	}

@@ -450,7 +450,7 @@ func (r *Replicator) fail(it *item, kind string, err error) {
 		r.notBefore = now.Add(wait)
 	}
 	r.mu.Unlock()
-	args := []any{"kind", kind, "err", err, "retry_in", wait.Round(time.Millisecond)}
+	args := []any{"kind", kind, "error", err, "retry_in", wait.Round(time.Millisecond)}
 	if it != nil {
 		args = append(args, "id", it.row.ID)
 	}

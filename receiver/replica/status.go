@@ -43,7 +43,7 @@ func (r *Replicator) writeStatus() {
 		return
 	}
 	if err := replicalog.WriteStatus(r.o.DataDir, r.Status()); err != nil {
-		r.log.Warn("could not write the replica status", "err", err)
+		r.log.Warn("could not write the replica status", "error", err)
 	}
 }
 

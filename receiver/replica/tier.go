@@ -33,7 +33,7 @@ func (r *Replicator) tier(ctx context.Context, now time.Time) {
 		}
 		ok, err := r.o.Store.Tier(ctx, row.ID, row.SHA256)
 		if err != nil {
-			r.log.Warn("could not remove a replicated local copy", "id", row.ID, "err", err)
+			r.log.Warn("could not remove a replicated local copy", "id", row.ID, "error", err)
 			continue
 		}
 		if ok {
