@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http/httptest"
 	"os"
@@ -23,6 +24,7 @@ import (
 
 	"cis490/internal/release"
 	"cis490/receiver/api"
+	"cis490/receiver/datadir"
 	"cis490/receiver/releases"
 	"cis490/receiver/store"
 	"cis490/shipper/update"
@@ -103,6 +105,8 @@ type updateEnv struct {
 	sysState string
 	sysLog   string
 	seq      int64
+	url      string // the receiver
+	store    string // its data directory
 }
 
 func newUpdateEnv(t *testing.T) *updateEnv {
@@ -125,8 +129,10 @@ func newUpdateEnv(t *testing.T) *updateEnv {
 	}
 	e.key, e.otherKey = filepath.Join(keys, "main.key"), filepath.Join(keys, "other.key")
 	pubFile := filepath.Join(keys, "main.pub")
-	srv := httptest.NewServer(api.New(api.Options{Store: st, Releases: e.rs, ReleaseKeyFile: pubFile}))
+	srv := httptest.NewServer(api.New(api.Options{Store: st, Releases: e.rs, ReleaseKeyFile: pubFile,
+		MaxBodyBytes: 1 << 20, MaxConcurrentUploads: 2, FreeBytes: func() (int64, error) { return 1 << 40, nil }}))
 	t.Cleanup(srv.Close)
+	e.url, e.store = srv.URL, dataDir
 
 	mustMkdir(t, filepath.Join(e.root, "etc/cis490"))
 	pub, _ := os.ReadFile(pubFile)
@@ -509,5 +515,52 @@ func TestUpdateKilledAtEachStep(t *testing.T) {
 				t.Error("the shipper is not running")
 			}
 		})
+	}
+}
+
+// TestDaemonShipsThroughAFailingUpdate runs the shipper daemon beside an
+// update that downloads a bad release, installs it, sees it fail and rolls
+// back: episodes written while the update installs and while it rolls back
+// are stored by the receiver all the same.
+func TestDaemonShipsThroughAFailingUpdate(t *testing.T) {
+	e := newUpdateEnv(t)
+	e.publish("v2", stub{version: "v2", startExit: 1}.tarball(t), e.key, nil)
+	dataDir := t.TempDir()
+	episodes := filepath.Join(dataDir, "episodes")
+	cfg := mustConfig(t, dataDir, e.url, "settle_s = 0", "scan_interval_s = 1")
+	sock := mustNotifySocket(t, false)
+	t.Setenv("NOTIFY_SOCKET", sock.name)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"--config", cfg}, strings.NewReader(""), io.Discard, io.Discard) }()
+	if got := sock.next(t); got != "READY=1" {
+		t.Fatalf("daemon: %q", got)
+	}
+	t.Setenv("NOTIFY_SOCKET", "") // the update's own children must not talk to the test's socket
+	mustEpisode(t, episodes, "ep-before")
+	updateHook = func(step string) {
+		switch step {
+		case update.StepInstalling, update.StepRollingBack:
+			mustEpisode(t, episodes, "ep-"+step)
+		}
+	}
+	t.Cleanup(func() { updateHook = nil })
+	if code, m := e.update(); code != 3 || m["status"] != "rolled-back" {
+		t.Fatalf("update: exit %d %v", code, m)
+	}
+	updateHook = nil
+	for {
+		if got := sock.next(t); strings.HasPrefix(got, "STATUS=pending 0, shipped 3") {
+			break
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("daemon exit %d", code)
+	}
+	for _, id := range []string{"ep-before", "ep-installing", "ep-rolling-back"} {
+		if _, err := os.Stat(datadir.New(e.store).Stored(id)); err != nil {
+			t.Errorf("%s not stored: %v", id, err)
+		}
 	}
 }

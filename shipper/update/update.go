@@ -127,6 +127,18 @@ func (r Result) ExitCode() int {
 	return 0
 }
 
+func (e *Engine) defaults() {
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Log == nil {
+		e.Log = slog.New(slog.DiscardHandler)
+	}
+	if len(e.Systemctl) == 0 {
+		e.Systemctl = []string{"systemctl"}
+	}
+}
+
 func (e *Engine) path(p string) string { return filepath.Join(e.Root, p) }
 
 func (e *Engine) statePath() string { return e.path(filepath.Join(StateDir, StateFile)) }
@@ -139,15 +151,7 @@ func (e *Engine) hook(step string) {
 
 // Run runs one update: the release, then the code checkout.
 func (e *Engine) Run(ctx context.Context) Result {
-	if e.Now == nil {
-		e.Now = time.Now
-	}
-	if e.Log == nil {
-		e.Log = slog.New(slog.DiscardHandler)
-	}
-	if len(e.Systemctl) == 0 {
-		e.Systemctl = []string{"systemctl"}
-	}
+	e.defaults()
 	if !e.Cfg.Enabled {
 		return Result{Status: StatusOff, Code: CodeResult{Status: CodeOff}}
 	}
