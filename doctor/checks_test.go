@@ -58,25 +58,25 @@ func TestCertCheck(t *testing.T) {
 		{"expires in 3 days", func(s *scratch) {
 			ca := mustCert(t, "ca", now.Add(time.Hour*24*365), nil)
 			leaf := mustCert(t, "lab1", now.Add(3*24*time.Hour), ca)
-			s.write("etc/lab1.pem", string(leaf.certPEM), 0o644)
-			s.write("etc/lab1.key", string(leaf.keyPEM), 0o600)
+			s.write("etc/lab1.pem", string(leaf.CertPEM), 0o644)
+			s.write("etc/lab1.key", string(leaf.KeyPEM), 0o600)
 		}, Warn, "expires in 3 day(s)"},
 		{"expired", func(s *scratch) {
 			leaf := mustCert(t, "lab1", now.Add(-time.Minute), nil)
-			s.write("etc/lab1.pem", string(leaf.certPEM), 0o644)
-			s.write("etc/lab1.key", string(leaf.keyPEM), 0o600)
+			s.write("etc/lab1.pem", string(leaf.CertPEM), 0o644)
+			s.write("etc/lab1.key", string(leaf.KeyPEM), 0o600)
 		}, Fail, "expired on"},
 		{"expired CA", func(s *scratch) {
-			s.write("etc/ca.pem", string(mustCert(t, "ca", now.Add(-time.Hour), nil).certPEM), 0o644)
+			s.write("etc/ca.pem", string(mustCert(t, "ca", now.Add(-time.Hour), nil).CertPEM), 0o644)
 		}, Fail, "ca_bundle CN=ca expired"},
 		{"key does not match", func(s *scratch) {
 			other := mustCert(t, "lab1", now.Add(90*24*time.Hour), nil)
-			s.write("etc/lab1.key", string(other.keyPEM), 0o600)
+			s.write("etc/lab1.key", string(other.KeyPEM), 0o600)
 		}, Fail, "does not match"},
 		{"certificate for another host", func(s *scratch) {
 			leaf := mustCert(t, "lab2", now.Add(90*24*time.Hour), nil)
-			s.write("etc/lab1.pem", string(leaf.certPEM), 0o644)
-			s.write("etc/lab1.key", string(leaf.keyPEM), 0o600)
+			s.write("etc/lab1.pem", string(leaf.CertPEM), 0o644)
+			s.write("etc/lab1.key", string(leaf.KeyPEM), 0o600)
 		}, Fail, `names "lab2" but host_id is "lab1"`},
 		{"missing client cert", func(s *scratch) { os.Remove(s.path("etc/lab1.pem")) }, Fail, "is missing"},
 		{"CA bundle without certificates", func(s *scratch) { s.write("etc/ca.pem", "junk\n", 0o644) }, Fail, "no PEM certificate"},

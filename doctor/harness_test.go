@@ -2,13 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +10,7 @@ import (
 	"time"
 
 	"cis490/internal/config"
+	"cis490/internal/testutil"
 	"cis490/internal/wire"
 )
 
@@ -52,10 +47,10 @@ func newScratch(t *testing.T) *scratch {
 	}
 	s.write("etc/token", "secret\n", 0o600)
 	ca := mustCert(t, "cis490 CA", now.Add(365*24*time.Hour), nil)
-	s.write("etc/ca.pem", string(ca.certPEM), 0o644)
+	s.write("etc/ca.pem", string(ca.CertPEM), 0o644)
 	leaf := mustCert(t, "lab1", now.Add(90*24*time.Hour), ca)
-	s.write("etc/lab1.pem", string(leaf.certPEM), 0o644)
-	s.write("etc/lab1.key", string(leaf.keyPEM), 0o600)
+	s.write("etc/lab1.pem", string(leaf.CertPEM), 0o644)
+	s.write("etc/lab1.key", string(leaf.KeyPEM), 0o600)
 	s.script("systemctl", `case "$1" in is-active) echo active;; is-enabled) echo enabled;; esac`)
 	s.script("timedatectl", `echo yes`)
 	s.script("journalctl", `echo 'level=INFO msg=shipped id=ep-0 status=201'`)
@@ -108,50 +103,16 @@ func (s *scratch) run(c func(*host) Check) Result {
 	return c(s.host()).Run(context.Background())
 }
 
-type certPair struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-	keyPEM  []byte
-}
-
 // mustCert makes a certificate for cn valid from an hour before now until
 // notAfter, signed by parent (self-signed CA when parent is nil).
-func mustCert(tb testing.TB, cn string, notAfter time.Time, parent *certPair) *certPair {
+func mustCert(tb testing.TB, cn string, notAfter time.Time, parent *testutil.CA) *testutil.CA {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
-	}
-	signer, signerKey := tmpl, key
+	c := testutil.Cert{CN: cn, NotBefore: now.Add(-time.Hour), NotAfter: notAfter,
+		Usage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
 	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-	} else {
-		signer, signerKey = parent.cert, parent.key
+		return testutil.NewCA(tb, c)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &certPair{
-		cert:    cert,
-		key:     key,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
-	}
+	return &testutil.CA{Issued: parent.Issue(tb, c)}
 }
 
 // wantResult checks a Result's status and that its summary and fix hold the

@@ -3,16 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -21,67 +15,32 @@ import (
 	"time"
 
 	"cis490/internal/config"
+	"cis490/internal/testutil"
 	"cis490/internal/wire"
 )
 
-// pki issues certificates for tests from one throwaway CA.
+// pki issues certificates for tests from one throwaway CA, into dir.
 type pki struct {
-	t      *testing.T
-	dir    string
-	caCert *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	serial int64
+	t   *testing.T
+	dir string
+	ca  *testutil.CA
 }
 
 func newPKI(t *testing.T) *pki {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	p := &pki{t: t, dir: t.TempDir(), caCert: cert, caKey: key, serial: 1}
-	p.write("ca.pem", "CERTIFICATE", der)
+	p := &pki{t: t, dir: t.TempDir(), ca: testutil.NewCA(t, testutil.Cert{CN: "test CA"})}
+	p.ca.Write(t, filepath.Join(p.dir, "ca.pem"), "")
 	return p
-}
-
-func (p *pki) write(name, typ string, der []byte) string {
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-	return path
 }
 
 // issue writes <name>.pem and <name>.key for a leaf certificate.
 func (p *pki) issue(name, cn string, dns []string, ips []net.IP, usage x509.ExtKeyUsage) (certPath, keyPath string) {
-	p.serial++
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn}, DNSNames: dns, IPAddresses: ips,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
-	return p.write(name+".pem", "CERTIFICATE", der), p.write(name+".key", "PRIVATE KEY", kder)
+	certPath, keyPath = filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+".key")
+	p.ca.Issue(p.t, testutil.Cert{CN: cn, DNS: dns, IPs: ips, Usage: []x509.ExtKeyUsage{usage}}).Write(p.t, certPath, keyPath)
+	return certPath, keyPath
 }
 
 func (p *pki) client(cn string, dns ...string) tls.Certificate {
-	c, k := p.issue("client-"+cn+"-"+big.NewInt(p.serial).String(), cn, dns, nil, x509.ExtKeyUsageClientAuth)
-	pair, err := tls.LoadX509KeyPair(c, k)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return pair
+	return p.ca.Issue(p.t, testutil.Cert{CN: cn, DNS: dns}).TLS(p.t)
 }
 
 func startInProcess(t *testing.T, cfg config.Receiver) string {
@@ -113,7 +72,7 @@ func TestMutualTLSBindsTheCertificateToTheHost(t *testing.T) {
 	addr := startInProcess(t, cfg)
 
 	roots := x509.NewCertPool()
-	roots.AddCert(p.caCert)
+	roots.AddCert(p.ca.Cert)
 	other := newPKI(t)
 	cases := []struct {
 		name     string

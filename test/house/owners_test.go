@@ -148,3 +148,18 @@ func TestOneLogKeyForErrors(t *testing.T) {
 		})
 	})
 }
+
+// TestTestutilOnlyInTests fails when production code imports
+// internal/testutil, whose harnesses must never be linked into a binary.
+func TestTestutilOnlyInTests(t *testing.T) {
+	eachProductionFile(t, func(rel string, f *ast.File) {
+		if strings.HasPrefix(rel, "internal/testutil/") {
+			return
+		}
+		for _, imp := range f.Imports {
+			if imp.Path.Value == `"cis490/internal/testutil"` {
+				t.Errorf("%s imports internal/testutil outside a test", rel)
+			}
+		}
+	})
+}
