@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // ErrExist is returned by LinkNoReplace when the target already exists.
@@ -73,6 +74,21 @@ func Create(path, tmp string, perm os.FileMode) (*Pending, error) {
 		return nil, err
 	}
 	return &Pending{File: f, path: path}, nil
+}
+
+// TempTarget reports whether name (a base name) is the hidden temporary
+// file of a write to <target> that never finished (".<target>.tmp-<random>",
+// left by a crash), and returns target.
+func TempTarget(name string) (target string, ok bool) {
+	rest, ok := strings.CutPrefix(name, ".")
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndex(rest, ".tmp-")
+	if i <= 0 {
+		return "", false
+	}
+	return rest[:i], true
 }
 
 // createTemp starts a Pending for path under a fresh hidden name.

@@ -41,6 +41,11 @@ type Server struct {
 	MaxConcurrentUploads int
 	BodyIdleTimeoutS     int
 	AttemptsMaxBytes     int64
+	// MinBodyRate is the slowest a body may arrive, in bytes/s averaged
+	// over 30 s after its first 10 s (SPEC §4.2); 0 turns the check off.
+	MinBodyRate int64
+	// MaxHosts bounds the distinct host-health report files (SPEC §4.5).
+	MaxHosts int
 }
 
 // Auth is the [auth] and [auth.hosts] tables.
@@ -149,6 +154,8 @@ func DefaultReceiver() Receiver {
 			MinFreeBytes:         1 << 30,
 			MaxConcurrentUploads: 32,
 			BodyIdleTimeoutS:     60,
+			MinBodyRate:          1024,
+			MaxHosts:             1000,
 			AttemptsMaxBytes:     64 << 20,
 		},
 		VersionGate: VersionGate{

@@ -35,6 +35,8 @@ func receiverSchema(c *Receiver) *section {
 			"max_concurrent_uploads": intKey(&s.MaxConcurrentUploads, 1, maxCount),
 			"body_idle_timeout_s":    intKey(&s.BodyIdleTimeoutS, 1, maxSeconds),
 			"attempts_max_bytes":     intKey(&s.AttemptsMaxBytes, 1, maxBytes),
+			"min_body_rate":          intKey(&s.MinBodyRate, 0, maxBytes),
+			"max_hosts":              intKey(&s.MaxHosts, 1, maxCount),
 		}},
 		"auth": {
 			keys: map[string]setter{

@@ -23,6 +23,7 @@ const (
 	CodeTooLarge            = "too-large"
 	CodeInsufficientStorage = "insufficient-storage"
 	CodeBusy                = "busy"
+	CodeTooManyHosts        = "too-many-hosts"
 	CodeSHAMismatch         = "sha-mismatch"
 	CodeAborted             = "aborted"
 	CodeBadJSON             = "bad-json"
@@ -45,6 +46,9 @@ type Error struct {
 	Detail     string
 	Extra      map[string]any
 	RetryAfter int // seconds; 0 means no Retry-After header
+	// Cause is why the server failed (a 5xx): logged, never sent, since it
+	// may name server paths and temp files.
+	Cause error
 }
 
 // Error formats the error as "status code: detail".

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"cis490/internal/wire"
@@ -67,18 +67,39 @@ type Options struct {
 	RequireClientCert bool
 	// Fleet builds the fleet view of GET /v1/fleet (SPEC §16); nil: 404.
 	Fleet func() (any, error)
+	// MinBodyRate is the slowest an episode or health body may arrive, in
+	// bytes/s averaged over RateWindow once RateGrace has passed; 0: off.
+	MinBodyRate int64
+	// RateGrace and RateWindow default to 10 s and 30 s (SPEC §4.2); tests
+	// shorten them.
+	RateGrace, RateWindow time.Duration
+	// RefusedBodyWait is how long the body of a request refused before its
+	// body may take to arrive before the connection is closed; 0 means
+	// 10 s (SPEC §4.2).
+	RefusedBodyWait time.Duration
+	// MaxHosts bounds the distinct host-health report files (SPEC §4.5);
+	// 0 means the default, 1000.
+	MaxHosts int
 	// FreeBytes overrides the free-space probe (tests).
 	FreeBytes func() (int64, error)
 	// ExtraMetrics, if set, appends series to /metrics (the replicator's).
 	ExtraMetrics func(io.Writer)
 }
 
+// healthSlots bounds the host-health bodies read at once: each may hold up
+// to 1 MiB in memory.
+const healthSlots = 8
+
 // Handler serves the API.
 type Handler struct {
 	o       Options
 	log     *slog.Logger
-	slots   chan struct{}
-	reserve atomic.Int64 // bytes promised to uploads in flight
+	slots   *fairSlots   // episode bodies (max_concurrent_uploads)
+	hslots  *fairSlots   // host-health bodies
+	reserve reservations // bytes promised to bodies in flight
+	// hostsMu serialises the creation of new host-health files, so at most
+	// MaxHosts exist.
+	hostsMu sync.Mutex
 	m       metrics
 	mux     *http.ServeMux
 }
@@ -100,7 +121,13 @@ func New(o Options) *Handler {
 	if o.MaxConcurrentUploads < 1 {
 		o.MaxConcurrentUploads = 1
 	}
-	h := &Handler{o: o, log: o.Logger, slots: make(chan struct{}, o.MaxConcurrentUploads)}
+	if o.RefusedBodyWait <= 0 {
+		o.RefusedBodyWait = 10 * time.Second
+	}
+	if o.MaxHosts < 1 {
+		o.MaxHosts = 1000
+	}
+	h := &Handler{o: o, log: o.Logger, slots: newFairSlots(o.MaxConcurrentUploads), hslots: newFairSlots(healthSlots)}
 	h.m.init()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wire.HealthzPath, h.healthz)
@@ -177,13 +204,37 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *wire.Err
 	if e.RetryAfter > 0 {
 		w.Header().Set(wire.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
 	}
-	level := slog.LevelInfo
-	if e.Status >= 500 {
-		level = slog.LevelWarn
+	// A request refused before its body was read is answered at once and
+	// its connection closed: otherwise net/http first reads up to 256 KiB of
+	// the unread body, with no deadline, and a body that never comes holds
+	// the answer and the connection forever (SPEC §4.2).
+	if r.ContentLength != 0 {
+		h.closeUnreadBody(w)
 	}
-	h.log.Log(r.Context(), level, "refused", "method", r.Method, "path", truncate(r.URL.Path, 200),
-		"status", e.Status, "error", e.Code, "detail", e.Detail)
+	level := slog.LevelInfo
+	switch {
+	case e.Status >= 500:
+		level = slog.LevelWarn
+	case r.Method == http.MethodHead && e.Status == http.StatusNotFound:
+		// A shipper asks before every upload whether the id is stored: a
+		// 404 there is an answer, not a refusal.
+		level = slog.LevelDebug
+	}
+	attrs := []any{"method", r.Method, "path", truncate(r.URL.Path, 200), "status", e.Status, "error", e.Code,
+		"detail", e.Detail, "remote", r.RemoteAddr}
+	if e.Cause != nil {
+		attrs = append(attrs, "err", e.Cause)
+	}
+	h.log.Log(r.Context(), level, "refused", attrs...)
 	writeJSON(w, e.Status, e.Body())
+}
+
+// closeUnreadBody makes the answer to a request whose body was not read go
+// out at once, and the connection close once the body has been read or
+// RefusedBodyWait has passed without it (SPEC §4.2).
+func (h *Handler) closeUnreadBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.o.RefusedBodyWait))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -224,8 +275,12 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request) *wire.Error {
 	return nil
 }
 
+// internalError is a 500 whose cause goes to the log only: the answer says
+// nothing of server paths or temp files.
 func internalError(err error) *wire.Error {
-	return wire.Errorf(http.StatusInternalServerError, wire.CodeInternal, "the receiver failed: %v", err)
+	e := wire.Errorf(http.StatusInternalServerError, wire.CodeInternal, "the receiver failed to handle the request; its log says why")
+	e.Cause = err
+	return e
 }
 
 func truncate(s string, n int) string {

@@ -2,10 +2,8 @@ package api
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"cis490/internal/index"
 	"cis490/internal/wire"
@@ -95,6 +93,9 @@ func (h *Handler) ingestEpisode(w http.ResponseWriter, r *http.Request, who iden
 		if stored.SHA256 == sha {
 			h.m.outcome(http.StatusOK, "duplicate")
 			h.record(index.Attempt{Host: host, ID: id, Status: http.StatusOK, Commit: truncate(r.Header.Get(wire.HeaderCommit), 64), Agent: agent(r)})
+			if r.ContentLength != 0 {
+				h.closeUnreadBody(w) // the body is not read (see writeError)
+			}
 			writeJSON(w, http.StatusOK, wire.EpisodeReply{Status: "duplicate", ID: id, SHA256: sha, Bytes: stored.Bytes})
 			return nil
 		}
@@ -121,23 +122,23 @@ func (h *Handler) ingestEpisode(w http.ResponseWriter, r *http.Request, who iden
 	if err != nil {
 		return internalError(err)
 	}
-	if reserved := h.reserve.Add(r.ContentLength); free-reserved < h.o.MinFreeBytes {
-		h.reserve.Add(-r.ContentLength)
+	unreserve, ok := h.reserve.reserve(host, r.ContentLength, free, h.o.MinFreeBytes)
+	if !ok {
 		return wire.Errorf(http.StatusInsufficientStorage, wire.CodeInsufficientStorage, "storing %d bytes would leave less than %d bytes free", r.ContentLength, h.o.MinFreeBytes)
 	}
-	defer h.reserve.Add(-r.ContentLength)
-	select { // row 14
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
-	default:
-		e := wire.Errorf(http.StatusServiceUnavailable, wire.CodeBusy, "%d uploads are in flight; try again shortly", cap(h.slots))
+	defer unreserve()
+	body := h.guard(r, w)
+	defer body.stop()
+	release, ok := h.slots.acquire(host, func() { body.cut(errBodyPreempted) }) // row 14
+	if !ok {
+		e := wire.Errorf(http.StatusServiceUnavailable, wire.CodeBusy, "%d uploads are in flight; try again shortly", h.slots.cap)
 		e.RetryAfter = 5
 		return e
 	}
+	defer release()
 
 	h.m.inFlight.Add(1)
 	defer h.m.inFlight.Add(-1)
-	body := &idleReader{r: r.Body, rc: http.NewResponseController(w), idle: h.o.BodyIdleTimeout}
 	row, err := h.o.Store.Ingest(id, body, r.ContentLength, sha, store.Meta{Host: host, Commit: commit, SchemaVersion: schema},
 		func(n int64) { *received = n })
 	if err != nil {
@@ -203,22 +204,9 @@ func headerValue(r *http.Request, name string) (string, bool) {
 	return v[0], true
 }
 
-// idleReader fails a body read that stalls longer than idle, by pushing the
-// connection's read deadline forward as bytes arrive.
-type idleReader struct {
-	r    io.Reader
-	rc   *http.ResponseController
-	idle time.Duration
-	set  time.Time
-}
-
-func (b *idleReader) Read(p []byte) (int, error) {
-	if b.idle > 0 {
-		// Refresh at most about once a second: each refresh resets a timer.
-		if now := time.Now(); now.Sub(b.set) > time.Second {
-			b.set = now
-			_ = b.rc.SetReadDeadline(now.Add(b.idle))
-		}
-	}
-	return b.r.Read(p)
+// guard wraps r's body in the limits every body obeys: the idle timeout
+// and min_body_rate.
+func (h *Handler) guard(r *http.Request, w http.ResponseWriter) *bodyGuard {
+	return newBodyGuard(r.Body, w, guardOptions{idle: h.o.BodyIdleTimeout, rate: h.o.MinBodyRate,
+		grace: h.o.RateGrace, win: h.o.RateWindow})
 }

@@ -13,6 +13,17 @@ import (
 	"cis490/internal/wire"
 )
 
+// dialRaw opens a connection to srv, closed when the test ends.
+func dialRaw(t *testing.T, srv *httptest.Server) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // rawRequest sends text on a fresh connection to srv and returns the
 // response read from it.
 func rawRequest(t *testing.T, srv *httptest.Server, text string) (*http.Response, net.Conn) {

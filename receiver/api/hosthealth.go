@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
+	"sync"
 
 	"cis490/internal/atomicio"
 	"cis490/internal/wire"
@@ -18,15 +19,34 @@ import (
 // maxHealthBytes bounds a host health report (SPEC §4.5).
 const maxHealthBytes = 1 << 20
 
-// HealthRecord is the stored form of a host health report.
+// HealthRecord is the stored form of a host health report: the file
+// host-health/<host>.json is exactly
+// {"host":"<host>","received_at":"<time>","report":<the report>} and a
+// newline, fields in this order, which lets GET stream the files without
+// decoding them.
 type HealthRecord struct {
 	Host       string          `json:"host"`
 	ReceivedAt string          `json:"received_at"`
 	Report     json.RawMessage `json:"report"`
 }
 
+// healthPrefix is how the stored record of host starts; what follows it,
+// up to the final newline, is `"received_at":…,"report":…}`.
+func healthPrefix(host string) string { return `{"host":"` + host + `",` }
+
+// healthBufs holds the buffers health reports are read into: one record's
+// prefix, a report of up to maxHealthBytes plus one byte to detect a longer
+// one, and the closing brace and newline.
+var healthBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 128+maxHealthBytes+1+2)
+	return &b
+}}
+
 // putHostHealth is PUT /v1/host-health/<host>. It is never gated: a sick
-// host on stale code must still be able to say so.
+// host on stale code must still be able to say so. Its body obeys the
+// limits of episode bodies (SPEC §4.5): the idle timeout, min_body_rate,
+// min_free_bytes and a cap on bodies read at once, shared fairly between
+// hosts; at most max_hosts report files exist.
 func (h *Handler) putHostHealth(w http.ResponseWriter, r *http.Request) *wire.Error {
 	who, e := h.o.Auth.Authenticate(r)
 	if e != nil {
@@ -43,83 +63,184 @@ func (h *Handler) putHostHealth(w http.ResponseWriter, r *http.Request) *wire.Er
 	if r.ContentLength > maxHealthBytes {
 		return wire.Errorf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "a health report is limited to %d bytes", maxHealthBytes)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxHealthBytes))
+	path := h.o.Store.Layout().HostHealthFile(host)
+	if e := h.roomForHost(path); e != nil {
+		return e
+	}
+	free, err := h.o.FreeBytes()
 	if err != nil {
+		return internalError(err)
+	}
+	want := r.ContentLength
+	if want < 0 {
+		want = maxHealthBytes
+	}
+	unreserve, ok := h.reserve.reserve(host, want, free, h.o.MinFreeBytes)
+	if !ok {
+		return wire.Errorf(http.StatusInsufficientStorage, wire.CodeInsufficientStorage, "storing a %d-byte report would leave less than %d bytes free", want, h.o.MinFreeBytes)
+	}
+	defer unreserve()
+	body := h.guard(r, w)
+	defer body.stop()
+	release, ok := h.hslots.acquire(host, func() { body.cut(errBodyPreempted) })
+	if !ok {
+		e := wire.Errorf(http.StatusServiceUnavailable, wire.CodeBusy, "%d health reports are being received; try again shortly", h.hslots.cap)
+		e.RetryAfter = 5
+		return e
+	}
+	defer release()
+
+	bp := healthBufs.Get().(*[]byte)
+	defer healthBufs.Put(bp)
+	prefix := healthPrefix(host) + `"received_at":"` + wire.FormatTime(h.o.Now()) + `","report":`
+	buf := append((*bp)[:0], prefix...)
+	n, err := io.ReadFull(http.MaxBytesReader(w, body, maxHealthBytes), buf[len(buf):len(buf)+maxHealthBytes+1])
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return wire.Errorf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "a health report is limited to %d bytes", maxHealthBytes)
 		}
-		return wire.Errorf(http.StatusBadRequest, wire.CodeBadJSON, "the report could not be read: %v", err)
+		// The client left or was too slow: no answer, like an episode body.
+		h.log.Info("host health aborted", "host", host, "bytes", n, "err", err)
+		panic(http.ErrAbortHandler)
 	}
-	trimmed := bytes.TrimSpace(body)
-	var obj map[string]json.RawMessage
-	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &obj) != nil {
+	report := bytes.TrimSpace(buf[len(prefix) : len(prefix)+n])
+	if len(report) == 0 || report[0] != '{' || !json.Valid(report) {
 		return wire.Errorf(http.StatusBadRequest, wire.CodeBadJSON, "the report must be one JSON object")
 	}
-	rec, err := json.Marshal(HealthRecord{Host: host, ReceivedAt: wire.FormatTime(h.o.Now()), Report: trimmed})
-	if err != nil {
+	rec := append(append(buf[:len(prefix)], report...), '}', '\n') // report moves left over its own bytes
+	h.hostsMu.Lock()
+	defer h.hostsMu.Unlock()
+	if e := h.roomForHost(path); e != nil {
+		return e
+	}
+	if err := os.MkdirAll(h.o.Store.Layout().HostHealth(), 0o750); err != nil {
 		return internalError(err)
 	}
-	l := h.o.Store.Layout()
-	if err := os.MkdirAll(l.HostHealth(), 0o750); err != nil {
+	if err := atomicio.WriteFile(path, rec, 0o640); err != nil {
 		return internalError(err)
 	}
-	if err := atomicio.WriteFile(l.HostHealthFile(host), append(rec, '\n'), 0o640); err != nil {
-		return internalError(err)
-	}
-	h.log.Info("host health stored", "host", host, "bytes", len(trimmed))
+	h.log.Info("host health stored", "host", host, "bytes", len(report))
 	writeJSON(w, http.StatusOK, map[string]string{"status": "stored"})
 	return nil
 }
 
-// getHostHealth is GET /v1/host-health: every host's latest report.
+// roomForHost refuses a report that would add a report file beyond
+// max_hosts (507 too-many-hosts); a host that already has one may always
+// replace it.
+func (h *Handler) roomForHost(path string) *wire.Error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	n, err := countReports(h.o.Store.Layout().HostHealth())
+	if err != nil {
+		return internalError(err)
+	}
+	if n >= h.o.MaxHosts {
+		e := wire.Errorf(http.StatusInsufficientStorage, wire.CodeTooManyHosts, "%d hosts already have a health report (max_hosts)", n)
+		e.Extra = map[string]any{"max_hosts": h.o.MaxHosts}
+		return e
+	}
+	return nil
+}
+
+// countReports returns how many host report files dir holds.
+func countReports(dir string) (int, error) {
+	d, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	n := 0
+	for {
+		names, err := d.Readdirnames(256)
+		for _, name := range names {
+			if host, ok := strings.CutSuffix(name, ".json"); ok && wire.ValidHost(host) {
+				n++
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// getHostHealth is GET /v1/host-health: every host's latest report. It
+// streams the stored files one after the other (SPEC §4.5): memory does
+// not grow with their number or size.
 func (h *Handler) getHostHealth(w http.ResponseWriter, r *http.Request) *wire.Error {
 	if _, e := h.o.Auth.Authenticate(r); e != nil {
 		h.m.unauthorized.Add(1)
 		return e
 	}
-	hosts, err := ReadHostHealth(h.o.Store.Layout().HostHealth())
-	if err != nil {
+	dir := h.o.Store.Layout().HostHealth()
+	ents, err := os.ReadDir(dir) // sorted by name, so by host
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return internalError(err)
 	}
-	type entry struct {
-		ReceivedAt string          `json:"received_at"`
-		Report     json.RawMessage `json:"report"`
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	sep := ""
+	io.WriteString(w, `{"hosts":{`)
+	for _, e := range ents {
+		host, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !wire.ValidHost(host) || !e.Type().IsRegular() {
+			continue // temp files of a write in progress, strays
+		}
+		ok, err := streamRecord(w, dir+"/"+e.Name(), host, sep)
+		if err != nil {
+			// The status is sent: cut the answer off rather than end it as
+			// if it were whole.
+			h.log.Warn("host health read failed", "host", host, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		if ok {
+			sep = ","
+		}
 	}
-	out := map[string]entry{}
-	for _, rec := range hosts {
-		out[rec.Host] = entry{ReceivedAt: rec.ReceivedAt, Report: rec.Report}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"hosts": out})
+	io.WriteString(w, "}}\n")
 	return nil
 }
 
-// ReadHostHealth reads every stored report in dir, sorted by host. Files
-// that are not valid records (a temp file, say) are skipped.
-func ReadHostHealth(dir string) ([]HealthRecord, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+// streamRecord writes `<sep>"<host>":{"received_at":…,"report":…}` from the
+// stored record at path. A file that is not a record of host (gone, torn,
+// another shape) is skipped: ok is false.
+func streamRecord(w io.Writer, path, host, sep string) (ok bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // replaced or removed since the listing
 	}
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	var out []HealthRecord
-	for _, e := range entries {
-		host, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !wire.ValidHost(host) {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		var rec HealthRecord
-		if json.Unmarshal(b, &rec) != nil || rec.Host != host {
-			continue
-		}
-		out = append(out, rec)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
-	return out, nil
+	prefix := healthPrefix(host)
+	head := make([]byte, len(prefix))
+	var last [1]byte
+	if st.Size() < int64(len(prefix))+2 {
+		return false, nil
+	}
+	if _, err := f.ReadAt(head, 0); err != nil || string(head) != prefix {
+		return false, nil
+	}
+	if _, err := f.ReadAt(last[:], st.Size()-1); err != nil || last[0] != '\n' {
+		return false, nil
+	}
+	if _, err := fmt.Fprintf(w, `%s"%s":{`, sep, host); err != nil {
+		return false, err
+	}
+	if _, err := io.Copy(w, io.NewSectionReader(f, int64(len(prefix)), st.Size()-int64(len(prefix))-1)); err != nil {
+		return false, err
+	}
+	return true, nil
 }

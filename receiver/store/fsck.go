@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"cis490/internal/atomicio"
 	"cis490/internal/index"
 	"cis490/internal/wire"
 	"cis490/receiver/datadir"
@@ -129,6 +130,16 @@ func FsckReport(dataDir string, verify bool) (Report, error) {
 	}
 	for _, t := range tmps {
 		add(KindTempFile, strings.SplitN(t.Name(), ".", 2)[0], "tmp/%s left over (removed at the receiver's next start)", t.Name())
+	}
+	health, err := os.ReadDir(datadir.New(dataDir).HostHealth())
+	if err != nil && !os.IsNotExist(err) {
+		return rep, err
+	}
+	for _, t := range health {
+		if target, ok := atomicio.TempTarget(t.Name()); ok {
+			host, _ := strings.CutSuffix(target, ".json")
+			add(KindTempFile, host, "%s/%s left over from an interrupted health report (removed at the receiver's next start)", datadir.HostHealthDir, t.Name())
+		}
 	}
 	rep.Problems = problems
 	return rep, nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -110,5 +112,37 @@ func TestLookupFindsEveryRowByOffset(t *testing.T) {
 	}
 	if _, found, _ := s.Lookup("old-50"); found {
 		t.Error("Lookup found an id never stored")
+	}
+}
+
+// A kill -9 during a host-health write leaves its hidden temp file: fsck
+// reports it and the next start removes it (SPEC §4.5).
+func TestHealthTempFilesAreReportedAndRemovedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	l := datadir.New(dir)
+	os.MkdirAll(l.HostHealth(), 0o750)
+	tmp := filepath.Join(l.HostHealth(), ".lab1.json.tmp-123456")
+	os.WriteFile(tmp, bytes.Repeat([]byte("x"), 4096), 0o640)
+	os.WriteFile(l.HostHealthFile("lab1"), []byte(`{"host":"lab1","received_at":"2026-11-22T14:03:04.123Z","report":{}}`+"\n"), 0o640)
+	problems, err := Fsck(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range problems {
+		found = found || (p.Kind == KindTempFile && p.ID == "lab1" && strings.Contains(p.Detail, "host-health/.lab1.json.tmp-123456"))
+	}
+	if !found {
+		t.Errorf("fsck problems %+v, want the host-health temp file", problems)
+	}
+	_, rep := mustOpen(t, dir)
+	if _, err := os.Stat(tmp); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temp file after start: %v, want removed", err)
+	}
+	if rep.HealthTmpRemoved != 1 {
+		t.Errorf("HealthTmpRemoved = %d, want 1", rep.HealthTmpRemoved)
+	}
+	if _, err := os.Stat(l.HostHealthFile("lab1")); err != nil {
+		t.Errorf("the report itself: %v", err)
 	}
 }

@@ -128,6 +128,9 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 	if rep.TmpRemoved, err = emptyDir(s.tmpDir); err != nil {
 		return nil, rep, fmt.Errorf("empty tmp: %w", err)
 	}
+	if rep.HealthTmpRemoved, err = removeTemps(s.layout.HostHealth()); err != nil {
+		return nil, rep, fmt.Errorf("remove host-health temp files: %w", err)
+	}
 	if s.index, err = jsonl.OpenAppender(s.IndexPath()); err != nil {
 		return nil, rep, err
 	}
@@ -165,7 +168,10 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 type RecoveryReport struct {
 	TornBytes  int64
 	TmpRemoved int
-	Reindexed  []index.Row
+	// HealthTmpRemoved counts temp files of host-health writes a crash
+	// interrupted (SPEC §4.5).
+	HealthTmpRemoved int
+	Reindexed        []index.Row
 }
 
 // Close releases the index and directory handles.
@@ -357,6 +363,28 @@ func (s *Store) FreeBytes() (int64, error) {
 		return 0, fmt.Errorf("statfs %s: %w", s.dir, err)
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// removeTemps removes the temp files of interrupted atomic writes in dir (a
+// missing dir has none) and returns how many there were.
+func removeTemps(dir string) (int, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		if _, ok := atomicio.TempTarget(e.Name()); ok && e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // emptyDir removes every entry of dir and returns how many there were.
