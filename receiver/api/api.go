@@ -223,7 +223,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *wire.Err
 	attrs := []any{"method", r.Method, "path", truncate(r.URL.Path, 200), "status", e.Status, "error", e.Code,
 		"detail", e.Detail, "remote", r.RemoteAddr}
 	if e.Cause != nil {
-		attrs = append(attrs, "err", e.Cause)
+		attrs = append(attrs, "cause", e.Cause)
 	}
 	h.log.Log(r.Context(), level, "refused", attrs...)
 	writeJSON(w, e.Status, e.Body())

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"cis490/internal/atomicio"
+	"cis490/internal/cmdline"
 	"cis490/internal/wire"
 )
 
@@ -101,7 +102,7 @@ func (h *Handler) putHostHealth(w http.ResponseWriter, r *http.Request) *wire.Er
 			return wire.Errorf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "a health report is limited to %d bytes", maxHealthBytes)
 		}
 		// The client left or was too slow: no answer, like an episode body.
-		h.log.Info("host health aborted", "host", host, "bytes", n, "err", err)
+		h.log.Info("host health aborted", "host", host, "bytes", n, cmdline.ErrorKey, err)
 		panic(http.ErrAbortHandler)
 	}
 	report := bytes.TrimSpace(buf[len(prefix) : len(prefix)+n])
@@ -197,7 +198,7 @@ func (h *Handler) getHostHealth(w http.ResponseWriter, r *http.Request) *wire.Er
 		if err != nil {
 			// The status is sent: cut the answer off rather than end it as
 			// if it were whole.
-			h.log.Warn("host health read failed", "host", host, "err", err)
+			h.log.Warn("host health read failed", "host", host, cmdline.ErrorKey, err)
 			panic(http.ErrAbortHandler)
 		}
 		if ok {
