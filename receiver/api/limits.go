@@ -212,13 +212,6 @@ func (f *fairSlots) drop(s *slot) {
 	}
 }
 
-// inUse returns the slots held.
-func (f *fairSlots) inUse() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.n
-}
-
 // reservations is the free space promised to uploads in flight, per host.
 // An upload is admitted when its host's own promises, its length and the
 // other hosts' promises leave min_free bytes free, where each other host
@@ -261,15 +254,4 @@ func (rs *reservations) reserve(host string, n, free, minFree int64) (release fu
 			delete(rs.byHost, host)
 		}
 	}, true
-}
-
-// total returns every promise in flight.
-func (rs *reservations) total() int64 {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	var t int64
-	for _, r := range rs.byHost {
-		t += r
-	}
-	return t
 }
