@@ -77,6 +77,9 @@ func gitRepo(t *testing.T, n int) (string, []string) {
 type realReceiver struct {
 	url     string
 	dataDir string
+	bin     string // the receiver binary
+	config  string // its receiver.toml
+	stop    func() // SIGTERM and wait for the exit
 }
 
 // startRealReceiver starts `cis490-receiver serve` with a token and the
@@ -125,10 +128,16 @@ func startRealReceiverWith(t *testing.T, token, repo, scheme, extra string) *rea
 			}
 		}
 	}()
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			<-stderrDone
+			cmd.Wait()
+		})
+	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-stderrDone
-		cmd.Wait()
+		stop()
 		if t.Failed() {
 			t.Logf("receiver stderr:\n%s", stderr.String())
 		}
@@ -146,7 +155,7 @@ func startRealReceiverWith(t *testing.T, token, repo, scheme, extra string) *rea
 	case <-stderrDone:
 		t.Fatalf("receiver exited before loading the gate:\n%s", stderr.String())
 	}
-	return &realReceiver{url: scheme + "://" + addr, dataDir: data}
+	return &realReceiver{url: scheme + "://" + addr, dataDir: data, bin: bin, config: cfg, stop: stop}
 }
 
 // syncLines collects lines from a reader goroutine.

@@ -34,6 +34,7 @@ const (
 	DefaultBackoffMax   = 5 * time.Minute
 	DefaultStallTimeout = 60 * time.Second
 	statusEvery         = 5 * time.Second
+	flushTimeout        = 5 * time.Second
 )
 
 // Error kinds of local failures (the store's are s3.Kind*).
@@ -257,6 +258,13 @@ func (r *Replicator) Run(ctx context.Context) error {
 	defer func() {
 		close(work)
 		wg.Wait()
+		// A stopping receiver brings the day objects up to date with what
+		// the bucket confirmed, within a few seconds.
+		if r.ready(r.o.Now()) {
+			fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+			r.uploadDays(fctx, r.o.Now(), true)
+			cancel()
+		}
 		r.writeStatus()
 	}()
 	r.log.Info("replicating", "endpoint", r.o.Config.Endpoint, "bucket", r.client.Bucket(),
