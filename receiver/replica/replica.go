@@ -65,6 +65,9 @@ type Options struct {
 	// StallTimeout abandons a request during which no byte moved for this
 	// long (60 s).
 	StallTimeout time.Duration
+	// StatusEvery is how often the state is published for `replica
+	// status` and fleet-health while something is pending (5 s).
+	StatusEvery time.Duration
 	// Event, if set, is called after each recorded episode, failure and
 	// uploaded day object (tests wait on it). It must not block.
 	Event func(Event)
@@ -166,6 +169,9 @@ func New(o Options) (*Replicator, error) {
 	}
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = DefaultStallTimeout
+	}
+	if o.StatusEvery <= 0 {
+		o.StatusEvery = statusEvery
 	}
 	if o.Config.Concurrency < 1 {
 		o.Config.Concurrency = 1
@@ -301,7 +307,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 		}
 		if !now.Before(nextStatus) {
 			r.writeStatus()
-			nextStatus = now.Add(statusEvery)
+			nextStatus = now.Add(r.o.StatusEvery)
 		}
 		wait := r.nextWake(now, busy)
 		if !timer.Stop() {
@@ -339,7 +345,7 @@ func (r *Replicator) ready(now time.Time) bool {
 func (r *Replicator) nextWake(now time.Time, busy int) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	wait := statusEvery
+	wait := r.o.StatusEvery
 	if d := r.notBefore.Sub(now); d > 0 && d < wait && busy < r.o.Config.Concurrency {
 		wait = d
 	}
