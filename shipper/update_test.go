@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,6 +109,7 @@ type updateEnv struct {
 	seq      int64
 	url      string // the receiver
 	store    string // its data directory
+	requests atomic.Int64
 }
 
 func newUpdateEnv(t *testing.T) *updateEnv {
@@ -129,8 +132,12 @@ func newUpdateEnv(t *testing.T) *updateEnv {
 	}
 	e.key, e.otherKey = filepath.Join(keys, "main.key"), filepath.Join(keys, "other.key")
 	pubFile := filepath.Join(keys, "main.pub")
-	srv := httptest.NewServer(api.New(api.Options{Store: st, Releases: e.rs, ReleaseKeyFile: pubFile,
-		MaxBodyBytes: 1 << 20, MaxConcurrentUploads: 2, FreeBytes: func() (int64, error) { return 1 << 40, nil }}))
+	h := api.New(api.Options{Store: st, Releases: e.rs, ReleaseKeyFile: pubFile,
+		MaxBodyBytes: 1 << 20, MaxConcurrentUploads: 2, FreeBytes: func() (int64, error) { return 1 << 40, nil }})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.requests.Add(1)
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	e.url, e.store = srv.URL, dataDir
 
@@ -314,9 +321,13 @@ func TestUpdateInstallsTheNewRelease(t *testing.T) {
 			t.Errorf("release %s not kept: %v", v, err)
 		}
 	}
-	t.Run("a second run is current", func(t *testing.T) {
+	t.Run("a second run is current after one request", func(t *testing.T) {
+		e.requests.Store(0)
 		if code, m := e.update(); code != 0 || m["status"] != "current" {
 			t.Fatalf("exit %d %v", code, m)
+		}
+		if n := e.requests.Load(); n != 1 {
+			t.Errorf("%d requests, want 1 (a 304 for the manifest held)", n)
 		}
 	})
 }

@@ -366,6 +366,28 @@ func (c *Client) Get(ctx context.Context, path string, limit int64) ([]byte, err
 	return buf.b, nil
 }
 
+// GetIfNoneMatch is Get with If-None-Match: etag; notModified is true (and
+// body nil) when the receiver answers 304.
+func (c *Client) GetIfNoneMatch(ctx context.Context, path, etag string, limit int64) (body []byte, notModified bool, err error) {
+	var buf limitedBuffer
+	buf.limit = limit
+	var h http.Header
+	if etag != "" {
+		h = http.Header{"If-None-Match": {etag}}
+	}
+	resp, eb, err := c.exchange(ctx, http.MethodGet, path, h, nil, 0, nil, &buf)
+	if err != nil {
+		return nil, false, fmt.Errorf("get %s: %w", path, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		return nil, true, nil
+	case resp.StatusCode/100 != 2:
+		return nil, false, fmt.Errorf("get %s: %w", path, decodeError(resp, eb))
+	}
+	return buf.b, false, nil
+}
+
 // Download copies path's body from byte offset on (a Range request when
 // offset > 0) to w, streaming under the stall watchdog. A server that
 // ignores the Range is an error, so w never receives bytes twice.

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"os"
@@ -50,6 +52,16 @@ func (h *Handler) getReleaseManifest(w http.ResponseWriter, r *http.Request) *wi
 	c, e := h.currentRelease(r)
 	if e != nil {
 		return e
+	}
+	// The hourly check of 50 hosts must be invisible: a host that holds the
+	// manifest already gets a bodiless 304 and skips the signature.
+	sum := sha256.Sum256(c.Manifest)
+	etag := `"` + hex.EncodeToString(sum[:]) + `"`
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusNotModified)
+		return nil
 	}
 	writeBytes(w, "application/json", c.Manifest)
 	return nil
