@@ -255,17 +255,17 @@ func TestSIGTERMWaitsForAnUploadInFlight(t *testing.T) {
 	body := randomBytes(t, 1<<20)
 	pw, got100, result := uploadStream(t, p.url(wire.EpisodeURLPath("inflight")), int64(len(body)), sha(body))
 	<-got100
-	p.cmd.Process.Signal(os.Interrupt)
+	p.Signal(os.Interrupt)
 	p.waitNotify("STOPPING=1")
 	pw.Write(body)
 	pw.Close()
 	if err := <-result; err != nil {
 		t.Errorf("upload during drain: %v", err)
 	}
-	if err := <-p.done; err != nil {
+	<-p.Done()
+	if err := p.Err(); err != nil {
 		t.Errorf("exit: %v", err)
 	}
-	p.done <- nil
 	var rows []index.Row
 	index.ReadFile(filepath.Join(dir, datadir.IndexFile), func(r index.Row) { rows = append(rows, r) })
 	if len(rows) != 1 {

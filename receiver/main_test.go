@@ -1,17 +1,18 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+	"time"
+
+	"cis490/internal/testutil"
 )
 
 // TestMain lets the test binary run as cis490-receiver when asked, so the
@@ -24,14 +25,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// proc is a receiver started as a child process.
+// proc is a receiver started as a child process (testutil.Proc).
 type proc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	addr   string
-	stderr *bytes.Buffer
-	notify *net.UnixConn
-	done   chan error
+	*testutil.Proc
+	t    *testing.T
+	addr string
 }
 
 // startReceiver runs `cis490-receiver serve args...` with env and waits for
@@ -39,89 +37,36 @@ type proc struct {
 // bound address.
 func startReceiver(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), "CIS490_TEST_RUN_RECEIVER=1", "NOTIFY_SOCKET="+sock)
-	cmd.Env = append(cmd.Env, env...)
-	p := &proc{t: t, cmd: cmd, stderr: &bytes.Buffer{}, notify: conn, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-		conn.Close()
-		if t.Failed() {
-			t.Logf("receiver stderr:\n%s", p.stderr)
-		}
-	})
-	msg := p.waitNotify("READY=1")
-	for _, line := range strings.Split(msg, "\n") {
-		if a, ok := strings.CutPrefix(line, "STATUS=listening on "); ok {
-			p.addr = a
-		}
-	}
-	if p.addr == "" {
-		t.Fatalf("no address in %q", msg)
+	argv := append([]string{os.Args[0], "serve"}, args...)
+	tp, status, _ := testutil.StartReady(t, "receiver", append([]string{"CIS490_TEST_RUN_RECEIVER=1"}, env...), argv...)
+	p := &proc{Proc: tp, t: t}
+	p.addr, _ = strings.CutPrefix(status, "listening on ")
+	if p.addr == status || p.addr == "" {
+		t.Fatalf("no address in STATUS=%q", status)
 	}
 	return p
 }
 
-// waitNotify reads notify datagrams until one contains want; it fails the
+// waitNotify waits for a notify datagram containing want; it fails the
 // test if the process exits first.
 func (p *proc) waitNotify(want string) string {
 	p.t.Helper()
-	type res struct {
-		msg string
-		err error
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	msg, err := p.WaitNotify(ctx, want)
+	if err != nil {
+		p.t.Fatal(err)
 	}
-	ch := make(chan res, 1)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := p.notify.Read(buf)
-			if err != nil {
-				ch <- res{err: err}
-				return
-			}
-			if m := string(buf[:n]); strings.Contains(m, want) {
-				ch <- res{msg: m}
-				return
-			}
-		}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			p.t.Fatalf("notify socket: %v", r.err)
-		}
-		return r.msg
-	case err := <-p.done:
-		p.done <- err
-		p.t.Fatalf("receiver exited before %s: %v\n%s", want, err, p.stderr)
-	}
-	return ""
+	return msg
 }
 
 // kill9 kills the receiver without a chance to clean up.
-func (p *proc) kill9() {
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	p.done <- nil
-}
+func (p *proc) kill9() { p.Kill() }
 
 // stop sends SIGTERM and returns the exit error.
 func (p *proc) stop() error {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	err := <-p.done
-	p.done <- err
-	return err
+	p.Stop(time.Minute)
+	return p.Err()
 }
 
 func (p *proc) url(path string) string { return "http://" + p.addr + path }

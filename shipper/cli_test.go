@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"testing"
 
+	"cis490/internal/testutil"
 	"cis490/internal/wire"
 )
 
@@ -399,8 +400,8 @@ func TestDaemonStartStopTwice(t *testing.T) {
 	f := newFakeReceiver(t)
 	dataDir := t.TempDir()
 	cfg := mustConfig(t, dataDir, f.URL)
-	sock := mustNotifySocket(t, false)
-	t.Setenv("NOTIFY_SOCKET", sock.name)
+	sock := testutil.ListenNotify(t, false)
+	t.Setenv("NOTIFY_SOCKET", sock.Name)
 	for i := 0; i < 2; i++ {
 		id := fmt.Sprintf("ep-%d", i)
 		mustEpisode(t, filepath.Join(dataDir, "episodes"), id)
@@ -409,14 +410,14 @@ func TestDaemonStartStopTwice(t *testing.T) {
 		go func() {
 			codec <- run(ctx, []string{"--config", cfg}, strings.NewReader(""), io.Discard, io.Discard)
 		}()
-		if got := sock.next(t); got != "READY=1" {
+		if got := sock.Next(t); got != "READY=1" {
 			t.Fatalf("run %d: %q", i, got)
 		}
-		if got := sock.next(t); !strings.HasPrefix(got, "STATUS=pending 0, shipped 1") {
+		if got := sock.Next(t); !strings.HasPrefix(got, "STATUS=pending 0, shipped 1") {
 			t.Fatalf("run %d: %q", i, got)
 		}
 		cancel()
-		if got := sock.next(t); got != "STOPPING=1" {
+		if got := sock.Next(t); got != "STOPPING=1" {
 			t.Fatalf("run %d: %q", i, got)
 		}
 		if code := <-codec; code != 0 {

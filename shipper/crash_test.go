@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"cis490/internal/testutil"
 )
 
 // child is one shipper process started from the test binary (TestMain).
@@ -55,12 +57,12 @@ func TestCrashRecovery(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 490))
 
 	f := newFakeReceiver(t)
-	sock := mustNotifySocket(t, false)
+	sock := testutil.ListenNotify(t, false)
 	datagrams := make(chan string, 64)
 	go func() {
 		buf := make([]byte, 4096)
 		for {
-			n, err := sock.conn.Read(buf)
+			n, err := sock.Conn.Read(buf)
 			if err != nil {
 				close(datagrams)
 				return
@@ -138,7 +140,7 @@ func TestCrashRecovery(t *testing.T) {
 			// About two requests (HEAD, PUT) per episode left.
 			plan = killPlan{at: 1 + rng.IntN(2*len(left)), storeFirst: rng.IntN(2) == 0, afterReply: rng.IntN(3) == 0}
 			mu.Unlock()
-			c := startChild(t, sock.name, "--config", cfg)
+			c := startChild(t, sock.Name, "--config", cfg)
 			mu.Lock()
 			cur = c
 			mu.Unlock()
@@ -178,7 +180,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 
 		// A clean run finishes whatever the kills left.
-		c := startChild(t, sock.name, "--once", "--json", "--config", cfg)
+		c := startChild(t, sock.Name, "--once", "--json", "--config", cfg)
 		if err := c.cmd.Wait(); err != nil {
 			t.Fatalf("round %d: final --once: %v\n%s%s", round, err, c.stdout.String(), c.stderr.String())
 		}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,51 +12,11 @@ import (
 	"cis490/internal/config"
 	"cis490/internal/queuedir"
 	"cis490/internal/sdnotify"
+	"cis490/internal/testutil"
 	"cis490/internal/transport"
 	"cis490/internal/wire"
 	"cis490/shipper/queue"
 )
-
-// notifySocket is a unixgram socket the test owns, standing in for systemd.
-type notifySocket struct {
-	conn *net.UnixConn
-	name string // NOTIFY_SOCKET value
-}
-
-func mustNotifySocket(tb testing.TB, abstract bool) *notifySocket {
-	tb.Helper()
-	var addr, env string
-	if abstract {
-		addr = fmt.Sprintf("@cis490-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-		env = addr
-	} else {
-		addr = filepath.Join(tb.TempDir(), "notify.sock")
-		env = addr
-	}
-	name := addr
-	if abstract {
-		name = "\x00" + addr[1:]
-	}
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	return &notifySocket{conn: c, name: env}
-}
-
-// next returns the next datagram; the deadline only guards against a hung
-// test, it is not a synchronisation device.
-func (s *notifySocket) next(tb testing.TB) string {
-	tb.Helper()
-	buf := make([]byte, 4096)
-	s.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	n, err := s.conn.Read(buf)
-	if err != nil {
-		tb.Fatalf("notify socket: %v", err)
-	}
-	return string(buf[:n])
-}
 
 // stepUploader is an Uploader whose upload moves only when the test says:
 // each value on step is one chunk of body bytes moving; closing release
@@ -98,7 +56,7 @@ func TestDaemonNotifyAndWatchdog(t *testing.T) {
 	for _, abstract := range []bool{false, true} {
 		name := map[bool]string{false: "path socket", true: "abstract socket"}[abstract]
 		t.Run(name, func(t *testing.T) {
-			sock := mustNotifySocket(t, abstract)
+			sock := testutil.ListenNotify(t, abstract)
 			dirs := queuedir.New(t.TempDir())
 			if err := dirs.Ensure(); err != nil {
 				t.Fatal(err)
@@ -107,7 +65,7 @@ func TestDaemonNotifyAndWatchdog(t *testing.T) {
 			up := &stepUploader{entered: make(chan struct{}), step: make(chan struct{}), stepped: make(chan struct{}), release: make(chan struct{})}
 			cfg := config.DefaultLabHost("lab1").Shipper
 			q := &queue.Queue{Dirs: dirs, Cfg: cfg, Up: up, Log: slog.New(slog.DiscardHandler)}
-			env := map[string]string{"NOTIFY_SOCKET": sock.name}
+			env := map[string]string{"NOTIFY_SOCKET": sock.Name}
 			d := newDaemon(q, sdnotify.New(func(k string) string { return env[k] }), slog.New(slog.NewTextHandler(tlogWriter{t}, nil)), 5*time.Second)
 			q.Progress = d // as runDaemon wires it
 
@@ -123,7 +81,7 @@ func TestDaemonNotifyAndWatchdog(t *testing.T) {
 			done := make(chan struct{})
 			go func() { d.run(ctx); close(done) }()
 
-			if got := sock.next(t); got != "READY=1" {
+			if got := sock.Next(t); got != "READY=1" {
 				t.Fatalf("first notification %q, want READY=1", got)
 			}
 			<-up.entered
@@ -132,7 +90,7 @@ func TestDaemonNotifyAndWatchdog(t *testing.T) {
 			if !tickOnce() {
 				t.Error("no WATCHDOG while upload bytes moved")
 			}
-			if got := sock.next(t); got != "WATCHDOG=1" {
+			if got := sock.Next(t); got != "WATCHDOG=1" {
 				t.Fatalf("got %q, want WATCHDOG=1", got)
 			}
 			// The upload stalls: no bytes move across several ticks.
@@ -142,18 +100,18 @@ func TestDaemonNotifyAndWatchdog(t *testing.T) {
 				}
 			}
 			close(up.release)
-			status := sock.next(t) // the datagram after the first ping: no ping came during the stall
+			status := sock.Next(t) // the datagram after the first ping: no ping came during the stall
 			if !strings.HasPrefix(status, "STATUS=pending 0, shipped 1") {
 				t.Fatalf("got %q, want the STATUS after the pass", status)
 			}
 			if !tickOnce() {
 				t.Error("no WATCHDOG while idle between passes")
 			}
-			if got := sock.next(t); got != "WATCHDOG=1" {
+			if got := sock.Next(t); got != "WATCHDOG=1" {
 				t.Fatalf("got %q, want WATCHDOG=1", got)
 			}
 			cancel()
-			if got := sock.next(t); got != "STOPPING=1" {
+			if got := sock.Next(t); got != "STOPPING=1" {
 				t.Fatalf("got %q, want STOPPING=1", got)
 			}
 			<-done

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"cis490/internal/queuedir"
+	"cis490/internal/testutil"
 )
 
 var (
@@ -101,9 +102,9 @@ func startRealReceiverWith(t *testing.T, token, repo, scheme, extra string) *rea
 	cfg := filepath.Join(dir, "receiver.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("[auth]\ntoken_file = %q\n[version_gate]\nrepo_path = %q\nwindow = 2\n%s", tokFile, repo, extra)), 0o644)
 	data := filepath.Join(dir, "data")
-	sock := mustNotifySocket(t, false)
+	sock := testutil.ListenNotify(t, false)
 	cmd := exec.Command(bin, "serve", "--config", cfg, "--data-dir", data, "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock.name)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock.Name)
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +145,7 @@ func startRealReceiverWith(t *testing.T, token, repo, scheme, extra string) *rea
 	})
 	var addr string
 	for addr == "" {
-		for _, line := range strings.Split(sock.next(t), "\n") {
+		for _, line := range strings.Split(sock.Next(t), "\n") {
 			if a, ok := strings.CutPrefix(line, "STATUS=listening on "); ok {
 				addr = a
 			}

@@ -46,8 +46,8 @@ func TestDaemonCertificatesArriveAfterStart(t *testing.T) {
 		fmt.Sprintf("client_cert = %q", filepath.Join(certs, "client.pem")),
 		fmt.Sprintf("client_key = %q", filepath.Join(certs, "client.key")))
 
-	sock := mustNotifySocket(t, false)
-	t.Setenv("NOTIFY_SOCKET", sock.name)
+	sock := testutil.ListenNotify(t, false)
+	t.Setenv("NOTIFY_SOCKET", sock.Name)
 	var logs syncLines
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -55,10 +55,10 @@ func TestDaemonCertificatesArriveAfterStart(t *testing.T) {
 	go func() {
 		codec <- run(ctx, []string{"--config", cfg}, strings.NewReader(""), io.Discard, lineWriter{&logs})
 	}()
-	if got := sock.next(t); got != "READY=1" {
+	if got := sock.Next(t); got != "READY=1" {
 		t.Fatalf("got %q", got)
 	}
-	if got := sock.next(t); !strings.Contains(got, "pending 1, shipped 0") || !strings.Contains(got, "credentials not ready") {
+	if got := sock.Next(t); !strings.Contains(got, "pending 1, shipped 0") || !strings.Contains(got, "credentials not ready") {
 		t.Fatalf("first STATUS %q, want the episode kept for missing credentials", got)
 	}
 	for _, name := range []string{"ca.pem", "client.pem", "client.key"} {
@@ -71,13 +71,13 @@ func TestDaemonCertificatesArriveAfterStart(t *testing.T) {
 		os.Rename(tmp, filepath.Join(certs, name))
 	}
 	for {
-		got := sock.next(t)
+		got := sock.Next(t)
 		if strings.HasPrefix(got, "STATUS=pending 0, shipped 1") {
 			break
 		}
 	}
 	cancel()
-	if got := sock.next(t); got != "STOPPING=1" {
+	if got := sock.Next(t); got != "STOPPING=1" {
 		t.Fatalf("got %q", got)
 	}
 	if code := <-codec; code != 0 {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"cis490/internal/testutil"
 )
 
 // Secrets used by TestSecurityNoSecretInLogs; each is distinctive enough
@@ -69,9 +71,9 @@ repo_path = %q
 window = 2
 refresh_s = 1
 `, recvData, secret("shared", secretShared, 0o644), secret("lab1", secretLab1, 0o600), forgejo.URL, secretForgejo, repo)), 0o600)
-	sock := mustNotifySocket(t, false)
+	sock := testutil.ListenNotify(t, false)
 	recv := exec.Command(bin, "serve", "--config", recvCfg)
-	recv.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock.name)
+	recv.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock.Name)
 	pipe, err := recv.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +108,7 @@ refresh_s = 1
 	defer stopReceiver()
 	var addr string
 	for addr == "" {
-		for _, line := range strings.Split(sock.next(t), "\n") {
+		for _, line := range strings.Split(sock.Next(t), "\n") {
 			addr, _ = strings.CutPrefix(line, "STATUS=listening on ")
 			if addr != line && addr != "" {
 				break

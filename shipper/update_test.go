@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"cis490/internal/release"
+	"cis490/internal/testutil"
 	"cis490/receiver/api"
 	"cis490/receiver/datadir"
 	"cis490/receiver/releases"
@@ -539,12 +540,12 @@ func TestDaemonShipsThroughAFailingUpdate(t *testing.T) {
 	dataDir := t.TempDir()
 	episodes := filepath.Join(dataDir, "episodes")
 	cfg := mustConfig(t, dataDir, e.url, "settle_s = 0", "scan_interval_s = 1")
-	sock := mustNotifySocket(t, false)
-	t.Setenv("NOTIFY_SOCKET", sock.name)
+	sock := testutil.ListenNotify(t, false)
+	t.Setenv("NOTIFY_SOCKET", sock.Name)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() { done <- run(ctx, []string{"--config", cfg}, strings.NewReader(""), io.Discard, io.Discard) }()
-	if got := sock.next(t); got != "READY=1" {
+	if got := sock.Next(t); got != "READY=1" {
 		t.Fatalf("daemon: %q", got)
 	}
 	t.Setenv("NOTIFY_SOCKET", "") // the update's own children must not talk to the test's socket
@@ -561,7 +562,7 @@ func TestDaemonShipsThroughAFailingUpdate(t *testing.T) {
 	}
 	updateHook = nil
 	for {
-		if got := sock.next(t); strings.HasPrefix(got, "STATUS=pending 0, shipped 3") {
+		if got := sock.Next(t); strings.HasPrefix(got, "STATUS=pending 0, shipped 3") {
 			break
 		}
 	}

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -14,9 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"cis490/internal/testutil"
 )
 
 // TestCaddyFrontEnd runs the receiver behind Caddy configured from
@@ -240,76 +240,8 @@ settle_s = 0
 // process is stopped (SIGTERM) when the test ends.
 func startNotified(t *testing.T, name string, env []string, argv ...string) (status string) {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+sock), env...)
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	quit := make(chan struct{})
-	t.Cleanup(func() {
-		close(quit)
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		conn.Close()
-		if t.Failed() {
-			t.Logf("%s stderr:\n%s", name, stderr.String())
-		}
-	})
-
-	msgs := make(chan string)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(msgs)
-				return
-			}
-			select {
-			case msgs <- string(buf[:n]):
-			case <-quit:
-				return
-			}
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				t.Fatalf("%s: notify socket closed", name)
-			}
-			if !strings.Contains(m, "READY=1") {
-				continue
-			}
-			for _, line := range strings.Split(m, "\n") {
-				if s, ok := strings.CutPrefix(line, "STATUS="); ok {
-					status = s
-				}
-			}
-			return status
-		case err := <-done:
-			done <- err
-			t.Fatalf("%s exited before READY=1: %v\n%s", name, err, stderr.String())
-		case <-ctx.Done():
-			t.Fatalf("%s sent no READY=1 within a minute\n%s", name, stderr.String())
-		}
-	}
+	_, status, _ = testutil.StartReady(t, name, env, argv...)
+	return status
 }
 
 // run runs a command to completion and returns its stdout and exit code.

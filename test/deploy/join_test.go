@@ -7,15 +7,15 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"cis490/internal/testutil"
 )
 
 // fleet is a receiver run from the real binary with a fleet CA made by
@@ -208,81 +208,18 @@ func TestJoinRenewRevokeEndToEnd(t *testing.T) {
 	}
 }
 
-// daemon is a long-running process that talks sd_notify; statuses carries
-// every STATUS= it sends.
+// daemon is a long-running process that talks sd_notify.
 type daemon struct {
-	t        *testing.T
-	name     string
-	cmd      *exec.Cmd
-	stderr   *bytes.Buffer
-	statuses chan string
-	done     chan error
-	last     string
+	*testutil.Proc
+	t *testing.T
 }
 
 // startDaemon starts argv with a notify socket the test owns and returns
 // once it sent READY=1.
 func startDaemon(t *testing.T, name string, argv ...string) *daemon {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{t: t, name: name, cmd: exec.Command(argv[0], argv[1:]...), stderr: &bytes.Buffer{},
-		statuses: make(chan string, 256), done: make(chan error, 1)}
-	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
-	d.cmd.Stderr = d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	ready := make(chan struct{})
-	go func() {
-		buf := make([]byte, 4096)
-		isReady := false
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(d.statuses)
-				return
-			}
-			for _, line := range strings.Split(string(buf[:n]), "\n") {
-				if s, ok := strings.CutPrefix(line, "STATUS="); ok {
-					select {
-					case d.statuses <- s:
-					default: // nobody waits; the next status says as much
-					}
-				}
-				if line == "READY=1" && !isReady {
-					isReady = true
-					close(ready)
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(15 * time.Second):
-			d.cmd.Process.Kill()
-			<-d.done
-		}
-		conn.Close()
-		if t.Failed() {
-			t.Logf("%s stderr:\n%s", name, d.stderr)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-d.done:
-		d.done <- err
-		t.Fatalf("%s exited before READY=1: %v\n%s", name, err, d.stderr)
-	case <-time.After(time.Minute):
-		t.Fatalf("%s sent no READY=1 within a minute\n%s", name, d.stderr)
-	}
-	return d
+	p, _, _ := testutil.StartReady(t, name, nil, argv...)
+	return &daemon{Proc: p, t: t}
 }
 
 // waitStatus waits for a STATUS= line containing want.
@@ -291,20 +228,14 @@ func (d *daemon) waitStatus(want string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
-		select {
-		case s, ok := <-d.statuses:
-			if !ok {
-				d.t.Fatalf("%s: notify socket closed", d.name)
-			}
-			d.last = s
-			if strings.Contains(s, want) {
+		msg, err := d.WaitNotify(ctx, "STATUS=")
+		if err != nil {
+			d.t.Fatalf("waiting for a status with %q (last %q): %v", want, d.Status(), err)
+		}
+		for _, line := range strings.Split(msg, "\n") {
+			if s, ok := strings.CutPrefix(line, "STATUS="); ok && strings.Contains(s, want) {
 				return
 			}
-		case err := <-d.done:
-			d.done <- err
-			d.t.Fatalf("%s exited while waiting for %q: %v", d.name, want, err)
-		case <-ctx.Done():
-			d.t.Fatalf("%s: no status with %q within a minute; last %q", d.name, want, d.last)
 		}
 	}
 }

@@ -152,7 +152,7 @@ func (s *shipperHost) supervise(ctx context.Context, h *harness) {
 		// something); a daemon only exits when told to.
 		if code := p.exitCode(); !killed && (s.daemon || (code != 0 && code != 1 && code != 3)) {
 			s.unexpected.Add(1)
-			h.fail("%s: exited by itself with code %d (%v); see %s", s.id, code, p.err, s.log)
+			h.fail("%s: exited by itself with code %d (%v); see %s", s.id, code, p.Err(), s.log)
 		}
 		// The pause before the next start: systemd's RestartSec for a
 		// daemon, the timer's period for --once.
