@@ -274,7 +274,8 @@ func (c *Client) exchange(ctx context.Context, method, path string, h http.Heade
 		if sws, ok := sink.(sinkWithStatus); ok {
 			*sws.status = resp.StatusCode
 		}
-		if _, err := io.Copy(sink, src); err != nil {
+		// Large answers (release artifacts) move in 256 KiB reads.
+		if _, err := io.CopyBuffer(sink, src, make([]byte, 256<<10)); err != nil {
 			return nil, nil, c.netError(ctx, err)
 		}
 		return resp, nil, nil
