@@ -576,3 +576,37 @@ func TestDaemonShipsThroughAFailingUpdate(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateCheckFollowsTheRollout asks `update --check --now T` at several
+// instants of a 24 h rollout: the host waits until start_at + 24 h × u (u
+// from its id and the version), and in the canary ring it is eligible at
+// start_at.
+func TestUpdateCheckFollowsTheRollout(t *testing.T) {
+	e := newUpdateEnv(t)
+	e.publish("v2", stub{version: "v2"}.tarball(t), e.key, func(m *release.Manifest) {
+		m.Rollout = &release.Rollout{StartAt: "2026-12-10T00:00:00.000Z", Hours: 24}
+	})
+	start := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
+	at := start.Add(time.Duration(release.Bucket("lab1", "v2") * float64(24*time.Hour))).UTC()
+	for _, tc := range []struct {
+		now  time.Time
+		want string
+	}{
+		{start.Add(-time.Hour), "waiting"},
+		{at.Add(-time.Second), "waiting"},
+		{at.Add(time.Second), "eligible"},
+		{start.Add(25 * time.Hour), "eligible"},
+	} {
+		code, m := e.update("--check", "--now", tc.now.Format(time.RFC3339))
+		if code != 0 || m["status"] != tc.want {
+			t.Errorf("at %s: exit %d %v, want %s", tc.now.Format(time.RFC3339), code, m, tc.want)
+		}
+		if tc.want == "waiting" && m["eligible_at"] != at.Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z") {
+			t.Errorf("eligible_at %v, want %s", m["eligible_at"], at)
+		}
+	}
+	os.WriteFile(e.cfg, append(mustRead(t, e.cfg), []byte("ring = \"canary\"\n")...), 0o640)
+	if code, m := e.update("--check", "--now", "2026-12-10T00:00:00Z"); code != 0 || m["status"] != "eligible" {
+		t.Errorf("canary at start_at: exit %d %v", code, m)
+	}
+}
