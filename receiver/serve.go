@@ -143,7 +143,13 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 	}
 	defer stopReg()
 	auth.UseRegistry(reg)
-	if !auth.TokensConfigured() {
+	switch {
+	case auth.TokensConfigured():
+	case auth.SubjectHeader() != "":
+		log.Info("no bearer token configured: clients are identified by the client certificate subject header alone", "header", auth.SubjectHeader())
+	case cfg.TLS.ClientCAFile != "":
+		log.Info("no bearer token configured: clients are identified by their client certificate alone")
+	default:
 		log.Warn("no token configured: authentication is off (loopback trials only)")
 	}
 	fleetCA, err := loadFleetCA(cfg.PKI, log)
@@ -197,6 +203,8 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 		}
 		ln = tls.NewListener(ln, tlsCfg)
 		scheme = "https"
+	} else {
+		ln = api.JSONErrors(ln)
 	}
 
 	errc := make(chan error, 1)

@@ -155,3 +155,66 @@ func TestRenewedCertificateFilesAreUsedWithoutRestart(t *testing.T) {
 		t.Errorf("a broken renewal replaced the working certificate: %s", got)
 	}
 }
+
+// Each TLS file reloads on its own: a broken server certificate does not
+// hold back a client-CA rotation (the old CA would stay trusted), and a
+// broken CA file keeps the last good CA while a renewed server certificate
+// is used.
+func TestEachTLSFileReloadsOnItsOwn(t *testing.T) {
+	p := newPKI(t)
+	c1, k1 := p.issue("s1", "first", []string{"localhost"}, nil, x509.ExtKeyUsageServerAuth)
+	caPath := filepath.Join(p.dir, "clients-ca.pem")
+	copyFile := func(from, to string) {
+		b, _ := os.ReadFile(from)
+		os.WriteFile(to, b, 0o600)
+	}
+	copyFile(filepath.Join(p.dir, "ca.pem"), caPath)
+	now := time.Now()
+	var logs bytes.Buffer
+	cf := &certFiles{cfg: config.TLS{CertFile: c1, KeyFile: k1, ClientCAFile: caPath},
+		log: slog.New(slog.NewTextHandler(&logs, nil)), now: func() time.Time { return now }}
+	if err := cf.load(now); err != nil {
+		t.Fatal(err)
+	}
+	trusts := func(ca *testutil.CA) bool {
+		_, pool := cf.current()
+		leaf := ca.Issue(t, testutil.Cert{CN: "lab1", Usage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}).TLS(t)
+		x, _ := x509.ParseCertificate(leaf.Certificate[0])
+		_, err := x.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		return err == nil
+	}
+	leafCN := func() string {
+		c, _ := cf.current()
+		x, _ := x509.ParseCertificate(c.Certificate[0])
+		return x.Subject.CommonName
+	}
+	oldCA := p.ca
+	newCA := testutil.NewCA(t, testutil.Cert{CN: "rotated CA"})
+
+	// A broken server key and a rotated client CA at the same time.
+	os.WriteFile(k1, []byte("garbage"), 0o600)
+	newCA.Write(t, caPath, "")
+	now = now.Add(reloadEvery)
+	if !trusts(newCA) || trusts(oldCA) {
+		t.Errorf("after the CA rotation beside a broken server key: trusts new CA %v, old CA %v; want only the new one", trusts(newCA), trusts(oldCA))
+	}
+	if got := leafCN(); got != "first" {
+		t.Errorf("server certificate = %s, want the last good one", got)
+	}
+	if !bytes.Contains(logs.Bytes(), []byte("server certificate")) {
+		t.Errorf("the failed part is not named in the log: %s", logs.String())
+	}
+
+	// A broken CA file and a renewed server pair.
+	c2, k2 := p.issue("s2", "renewed", []string{"localhost"}, nil, x509.ExtKeyUsageServerAuth)
+	copyFile(c2, c1)
+	copyFile(k2, k1)
+	os.WriteFile(caPath, []byte("not a certificate"), 0o600)
+	now = now.Add(reloadEvery)
+	if got := leafCN(); got != "renewed" {
+		t.Errorf("server certificate beside a broken CA file = %s, want renewed", got)
+	}
+	if !trusts(newCA) {
+		t.Error("a broken CA file dropped the last good CA")
+	}
+}

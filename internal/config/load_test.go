@@ -151,6 +151,8 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown table", false, "[servre]\nlisten = \"x\"", 1, 1, "servre", "unknown table"},
 		{"unknown subtable", false, "[server.extra]", 1, 1, "server.extra", "unknown table"},
 		{"unknown root key", false, "listen = \"x\"", 1, 1, "listen", "unknown key"},
+		{"dotted key named as written", false, "[server]\nserver.listen = \"127.0.0.1:1\"", 2, 7, "server.server.listen", "dotted keys are not supported"},
+		{"unknown dotted key named as written", false, "[server]\nfoo.bar = 1", 2, 4, "server.foo.bar", "dotted keys are not supported"},
 		{"table where key expected", false, "[server.listen]", 1, 1, "server.listen", "not a table"},
 		{"key where table expected", false, "server = 1", 1, 1, "server", "not a key"},
 		{"table under auth.hosts", false, "[auth.hosts.lab1]", 1, 1, "auth.hosts.lab1", "unknown table"},

@@ -273,6 +273,25 @@ func (p *parser) defineTable(path []string, hpos Pos) (*Table, error) {
 	return t, nil
 }
 
+// dottedKey reads the rest of a dotted key (".b.c") after name, so an error
+// names the key as written, with its table; it stops at the first segment
+// that is not a bare key.
+func (p *parser) dottedKey(name string) string {
+	save := *p
+	for p.peek(0) == '.' {
+		p.advance()
+		p.skipSpace()
+		seg, _, err := p.bareKey()
+		if err != nil {
+			break
+		}
+		name += "." + seg
+		p.skipSpace()
+	}
+	*p = save
+	return name
+}
+
 // keyValue reads key = value into the current table.
 func (p *parser) keyValue() error {
 	k, kpos, err := p.bareKey()
@@ -283,7 +302,7 @@ func (p *parser) keyValue() error {
 	p.skipSpace()
 	switch p.peek(0) {
 	case '.':
-		return errAt(p.pos(), name, "dotted keys are not supported; use a [table] header")
+		return errAt(p.pos(), p.dottedKey(name), "dotted keys are not supported; use a [table] header")
 	case '=':
 		p.advance()
 	default:

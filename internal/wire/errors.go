@@ -30,7 +30,13 @@ const (
 	CodeNotFound            = "not-found"
 	CodeMethodNotAllowed    = "method-not-allowed"
 	CodeInternal            = "internal"
-	CodeNoRelease           = "no-release"
+	// Answers net/http gives before any handler runs, in the JSON shape.
+	CodeBadRequest              = "bad-request"
+	CodeHeadersTooLarge         = "headers-too-large"
+	CodeNotImplemented          = "not-implemented"
+	CodeHTTPVersionNotSupported = "http-version-not-supported"
+	CodeExpectationFailed       = "expectation-failed"
+	CodeNoRelease               = "no-release"
 	// Joining hosts and certificates (SPEC §14).
 	CodeHostRevoked   = "host-revoked"
 	CodePKIOff        = "pki-off"

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -155,7 +156,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// inside the id, where the id rule refuses it; paths with ".." or "//"
 	// never reach a handler: they are not found, not redirected.
 	if !h.routes(r) {
-		h.writeError(w, r, h.notFound(r))
+		e, allow := h.notFound(r)
+		if allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		h.writeError(w, r, e)
 		return
 	}
 	if e := h.requireClientCert(r); e != nil {
@@ -177,15 +182,21 @@ func (h *Handler) routes(r *http.Request) bool {
 	return pattern != "" && reflect.TypeOf(hh) != muxRedirect
 }
 
-func (h *Handler) notFound(r *http.Request) *wire.Error {
-	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodHead} {
+// notFound is the answer for a request no handler takes: 405 with the
+// methods of Allow when the path exists for other methods, else 404.
+func (h *Handler) notFound(r *http.Request) (e *wire.Error, allow string) {
+	var methods []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut} {
 		r2 := r.Clone(r.Context())
 		r2.Method = m
 		if h.routes(r2) {
-			return wire.Errorf(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path)
+			methods = append(methods, m)
 		}
 	}
-	return wire.Errorf(http.StatusNotFound, wire.CodeNotFound, "no such endpoint: %s", r.URL.Path)
+	if len(methods) > 0 {
+		return wire.Errorf(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path), strings.Join(methods, ", ")
+	}
+	return wire.Errorf(http.StatusNotFound, wire.CodeNotFound, "no such endpoint: %s", r.URL.Path), ""
 }
 
 // handlerFunc answers a request or returns the refusal to send.

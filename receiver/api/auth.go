@@ -101,12 +101,19 @@ func (a *Auth) TokensConfigured() bool {
 	return len(a.shared) > 0 || len(a.hosts) > 0 || a.registry != nil && a.registry.Len() > 0
 }
 
+// SubjectHeader returns the client-subject header honoured on this
+// listener, or "" when none is.
+func (a *Auth) SubjectHeader() string { return a.subjectHeader }
+
 // identity is what a request proved about its sender. Each field is a host
 // id a credential is bound to, or empty.
 type identity struct {
 	tokenHost   string
 	certHost    string
 	subjectHost string
+	// certNamesNothing says a client certificate was presented whose CN
+	// and DNS SANs are empty: it proves no host, so it may act as none.
+	certNamesNothing bool
 	// registryToken says the token is a joined host's registry token.
 	registryToken bool
 	registry      *registry.View
@@ -132,6 +139,7 @@ func (a *Auth) Authenticate(r *http.Request) (identity, *wire.Error) {
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		leaf := r.TLS.PeerCertificates[0]
 		who.certHost = CertHost(leaf)
+		who.certNamesNothing = who.certHost == ""
 		if a.registry != nil && who.certHost != "" && !a.registry.CertAccepted(who.certHost, leaf.SerialNumber.Text(16)) {
 			return who, errUnauthorized("this client certificate was replaced by a newer one (renewal or a new join)")
 		}
@@ -212,6 +220,9 @@ func (who identity) mayActAs(host string) *wire.Error {
 	if e := who.hostState(host); e != nil {
 		return e
 	}
+	if who.certNamesNothing {
+		return wire.Errorf(http.StatusForbidden, wire.CodeHostMismatch, "the client certificate names no host (empty CN and no DNS SAN), so it may act for none")
+	}
 	for _, c := range []struct{ what, host string }{
 		{"token", who.tokenHost}, {"client certificate", who.certHost}, {"client certificate subject", who.subjectHost},
 	} {
@@ -220,6 +231,22 @@ func (who identity) mayActAs(host string) *wire.Error {
 		}
 	}
 	return nil
+}
+
+// provenHost is the host a request's credentials prove, the one its
+// attempts row records (SPEC §6): a per-host or registry token's host, else
+// the client certificate's, else the subject header's; only when no
+// credential names a host (the shared token, auth off) is it the host as
+// claimed in X-Cis490-Host. A credential naming another host than claimed
+// is refused (403 host-mismatch), and the row still names the proven host,
+// so one host cannot write rows under another's name.
+func (who identity) provenHost(claimed string) string {
+	for _, h := range []string{who.tokenHost, who.certHost, who.subjectHost} {
+		if h != "" {
+			return h
+		}
+	}
+	return claimed
 }
 
 // CertHost returns the host a client certificate names: its subject CN, or

@@ -20,7 +20,7 @@ func (h *Handler) putEpisode(w http.ResponseWriter, r *http.Request) *wire.Error
 		return e
 	}
 	att := index.Attempt{
-		Host:   truncate(r.Header.Get(wire.HeaderHost), 64),
+		Host:   truncate(who.provenHost(r.Header.Get(wire.HeaderHost)), 64),
 		Commit: truncate(r.Header.Get(wire.HeaderCommit), 64),
 		Agent:  agent(r),
 	}

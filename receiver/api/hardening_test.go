@@ -2,10 +2,14 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +88,38 @@ func TestHeadNeverWaitsBehindAnUploadInFlight(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("HEAD still waiting behind the upload in flight after 10 s")
+	}
+}
+
+// A 500 says the receiver failed and nothing more: server paths and temp
+// names go to the log only. 405 answers name the allowed methods, and every
+// refusal's log line names the client's address (401s too).
+func TestRefusalsKeepPathsOutAndSayEnough(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	// host-health/ is a file: storing a report fails inside the server.
+	os.WriteFile(filepath.Join(e.dir, "host-health"), []byte("in the way"), 0o640)
+	w := e.do(healthPut("lab2", strings.NewReader(`{"overall":"ok"}`)))
+	if w.Code != 500 || strings.Contains(w.Body.String(), e.dir) || strings.Contains(w.Body.String(), "host-health") {
+		t.Errorf("500 answer %d %s names server paths", w.Code, w.Body)
+	}
+	if !strings.Contains(logs.String(), e.dir) {
+		t.Errorf("the log lacks the cause: %s", logs.String())
+	}
+
+	r := httptest.NewRequest(http.MethodDelete, wire.EpisodeURLPath("ep-1"), nil)
+	if w := e.do(r); w.Code != 405 || w.Header().Get("Allow") != "HEAD, PUT" {
+		t.Errorf("DELETE of an episode = %d, Allow %q; want 405 with Allow: HEAD, PUT", w.Code, w.Header().Get("Allow"))
+	}
+
+	logs.Reset()
+	r = putReq("ep-1", []byte("x"))
+	r.Header.Set("Authorization", "Bearer wrong")
+	r.RemoteAddr = "192.0.2.7:40000"
+	if w := e.do(r); w.Code != 401 {
+		t.Fatalf("wrong token = %d", w.Code)
+	}
+	if !strings.Contains(logs.String(), "remote=192.0.2.7:40000") {
+		t.Errorf("401 log line without the client address: %s", logs.String())
 	}
 }
