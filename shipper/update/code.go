@@ -3,6 +3,7 @@ package update
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"os/user"
 	"strings"
@@ -30,11 +31,17 @@ type CodeResult struct {
 func (e *Engine) git(ctx context.Context, args ...string) (string, error) {
 	full := append([]string{"-C", e.Cfg.CodeRepo}, args...)
 	name := "git"
+	var env []string
 	if u := e.Cfg.CodeUser; u != "" && !isCurrentUser(u) {
 		full = append([]string{"-u", u, "--", "git"}, full...)
 		name = "runuser"
+		// git reads the user's own config, not root's.
+		if pw, err := user.Lookup(u); err == nil {
+			env = append(os.Environ(), "HOME="+pw.HomeDir)
+		}
 	}
 	cmd := exec.CommandContext(ctx, name, full...)
+	cmd.Env = env
 	var buf capped
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err := cmd.Run()
