@@ -51,13 +51,6 @@ func ParseCommit(s string) (Commit, bool) {
 	return c, true
 }
 
-// ValidCommit reports whether s is a commit as the gate accepts it: 40 hex
-// digits, either case.
-func ValidCommit(s string) bool {
-	_, ok := ParseCommit(s)
-	return ok
-}
-
 // String returns the commit as 40 lowercase hex digits.
 func (c Commit) String() string {
 	const digits = "0123456789abcdef"

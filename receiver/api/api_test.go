@@ -49,7 +49,7 @@ func (g fakeGate) verdict(header string, present bool) gate.Verdict {
 	switch {
 	case !present:
 		return gate.MissingCommit
-	case !gate.ValidCommit(header):
+	case !validCommit(header):
 		return gate.MalformedCommit
 	case g.unavailable:
 		return gate.Unavailable
@@ -623,4 +623,9 @@ func TestMetricsExposition(t *testing.T) {
 	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
 		t.Errorf("Content-Type = %q", ct)
 	}
+}
+
+func validCommit(s string) bool {
+	_, ok := gate.ParseCommit(s)
+	return ok
 }

@@ -44,7 +44,8 @@ const (
 // ErrBadConfig is returned by New for a [version_gate] table it cannot use.
 var ErrBadConfig = errors.New("version_gate")
 
-// Option adjusts a Cache built by New.
+// Option adjusts a Cache built by New; the tests' options are in
+// export_test.go.
 type Option func(*options)
 
 type options struct {
@@ -53,21 +54,6 @@ type options struct {
 	defaultRepoPath string
 	now             func() time.Time
 }
-
-// WithHTTPClient sets the client used for Forgejo requests. Its own timeout,
-// if any, applies in addition to the cache's.
-func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
-
-// WithGit sets the git binary (default "git", looked up in PATH).
-func WithGit(bin string) Option { return func(o *options) { o.gitBin = bin } }
-
-// WithDefaultRepoPath replaces DefaultRepoPath, the checkout probed when
-// repo_path is unset.
-func WithDefaultRepoPath(p string) Option { return func(o *options) { o.defaultRepoPath = p } }
-
-// WithClock sets the clock that decides when the list is stale and stamps
-// each load.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // Stats is the gate's state for /metrics.
 type Stats struct {
