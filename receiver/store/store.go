@@ -1,7 +1,8 @@
 // Package store keeps the receiver's data directory (SPEC §5): verified
 // tarballs under store/, the append-only index, and the uploads in progress
 // under tmp/. It owns the durability rule of SPEC §4.2: a stored episode's
-// bytes and index row are fsynced before Ingest returns.
+// bytes and index row are fsynced before Ingest returns. The names in the
+// data directory are receiver/datadir's, the rows internal/index's.
 package store
 
 import (

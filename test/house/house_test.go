@@ -1,5 +1,8 @@
 // Package house checks the project's house rules as tests: every package
-// documents itself, and go.mod requires nothing beyond the one allowed module.
+// documents itself, go.mod requires nothing beyond the one allowed module,
+// each data directory's names are spelled only by their owner package,
+// errors are logged under one key, and test harnesses stay out of the
+// binaries.
 package house
 
 import (
