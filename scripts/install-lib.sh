@@ -203,10 +203,12 @@ runnable() { "$1" --version >/dev/null 2>&1; }
 
 # as_service_user CMD...: CMD as the cis490 user (files it creates belong to
 # the service); as is under DESTDIR.
+# setpriv (no PAM session) first: under cis490-update.service, whose system
+# call filter refuses setrlimit, runuser's pam_limits would fail.
 as_service_user() {
   if [ -n "$DESTDIR" ] || [ "$(id -u)" != 0 ]; then "$@"
-  elif command -v runuser >/dev/null; then runuser -u "$SERVICE_USER" -- "$@"
-  else setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups -- "$@"
+  elif command -v setpriv >/dev/null; then setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups -- "$@"
+  else runuser -u "$SERVICE_USER" -- "$@"
   fi
 }
 

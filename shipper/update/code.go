@@ -26,15 +26,17 @@ type CodeResult struct {
 	Err    string
 }
 
-// git runs git -C repo ARGS as code_user: through runuser when this process
+// git runs git -C repo ARGS as code_user: through setpriv when this process
 // is root and code_user is another user, directly otherwise.
 func (e *Engine) git(ctx context.Context, args ...string) (string, error) {
 	full := append([]string{"-C", e.Cfg.CodeRepo}, args...)
 	name := "git"
 	var env []string
 	if u := e.Cfg.CodeUser; u != "" && !isCurrentUser(u) {
-		full = append([]string{"-u", u, "--", "git"}, full...)
-		name = "runuser"
+		// setpriv, not runuser: no PAM session, whose setrlimit the
+		// unit's system call filter refuses.
+		full = append([]string{"--reuid=" + u, "--regid=" + u, "--init-groups", "--", "git"}, full...)
+		name = "setpriv"
 		// git reads the user's own config, not root's.
 		if pw, err := user.Lookup(u); err == nil {
 			env = append(os.Environ(), "HOME="+pw.HomeDir)
