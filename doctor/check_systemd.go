@@ -73,6 +73,12 @@ func (c clockCheck) Run(ctx context.Context) Result {
 	case "yes":
 		return result(OK, "", "clock synchronised (NTP)")
 	case "no":
+		// CanNTP=no: no NTP service is installed, so set-ntp would fail.
+		can := env.command(ctx, "timedatectl", "show", "-p", "CanNTP", "--value")
+		if can.err == nil && firstLine(can.stdout, "") == "no" {
+			return result(Warn, "sudo apt-get install systemd-timesyncd (or chrony) && sudo timedatectl set-ntp true",
+				"clock not synchronised and no NTP service is installed: certificate checks and timestamps may be off")
+		}
 		return result(Warn, "sudo timedatectl set-ntp true && timedatectl timesync-status",
 			"clock not synchronised: certificate checks and timestamps may be off")
 	default:

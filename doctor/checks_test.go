@@ -259,6 +259,8 @@ func TestServiceAndClock(t *testing.T) {
 		{"no systemctl", service, "systemctl", "", Skip, "systemctl not found", ""},
 		{"clock synchronised", clock, "", "", OK, "synchronised", ""},
 		{"clock not synchronised", clock, "timedatectl", "echo no", Warn, "not synchronised", "set-ntp true"},
+		{"clock not synchronised, no NTP service", clock, "timedatectl", `case "$3" in CanNTP) echo no;; *) echo no;; esac`, Warn, "no NTP service is installed", "install systemd-timesyncd (or chrony)"},
+		{"clock not synchronised, NTP service off", clock, "timedatectl", `case "$3" in CanNTP) echo yes;; *) echo no;; esac`, Warn, "not synchronised", "sudo timedatectl set-ntp true"},
 		{"no timedatectl", clock, "timedatectl", "", Skip, "timedatectl not found", ""},
 		{"timedatectl without systemd", clock, "timedatectl", noSystemdMsg, Skip, "systemd is not running", ""},
 	}

@@ -182,12 +182,17 @@ new_token() {
   say "generated a token in $1"
 }
 
-# start_or_restart UNIT...: restart what is running (so it runs the new
-# binary and unit), start what is not.
+# start_or_restart UNIT...: restart services that are running (so they run
+# the new binary and unit), start what is not running. Timers are only ever
+# started (SPEC §12): starting an active timer changes nothing, while
+# restarting a calendar timer fires its service at once, on every install.
 start_or_restart() {
   local u
   for u in "$@"; do
-    if sysctl_run is-active --quiet "$u"; then
+    if [[ $u == *.timer ]]; then
+      sysctl_run start "$u"
+      say "started $u"
+    elif sysctl_run is-active --quiet "$u"; then
       sysctl_run restart "$u"
       say "restarted $u"
     else

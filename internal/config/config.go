@@ -14,11 +14,11 @@ const (
 	LabHostPath  = "/etc/cis490/lab-host.toml"
 )
 
-// DefaultRemediation is the text returned with gate refusals: three shell
-// lines an operator can paste into a lab host (SPEC §7, §13).
-const DefaultRemediation = "cd /opt/cis490 && sudo -u cis490 git pull origin main\n" +
-	"sudo /opt/cis490/scripts/install-lab-host.sh\n" +
-	"sudo systemctl restart cis490-orchestrator"
+// DefaultRemediation is the text returned with gate refusals: one shell
+// line an operator can paste into a lab host (SPEC §7, §13). `update`
+// brings the experiment checkout and the cis490 release up to date and
+// restarts what changed; a release install has no git checkout to pull.
+const DefaultRemediation = "sudo cis490-shipper update"
 
 // Receiver is receiver.toml.
 type Receiver struct {

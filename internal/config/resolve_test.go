@@ -142,3 +142,15 @@ func TestHostIDFromHostname(t *testing.T) {
 		})
 	}
 }
+
+// The gate's default remediation is the one line SPEC §7 names: a release
+// install has no git checkout to pull, and `cis490-shipper update` brings
+// the checkout and the release up to date.
+func TestDefaultRemediationIsTheUpdateCommand(t *testing.T) {
+	if got, want := DefaultRemediation, "sudo cis490-shipper update"; got != want {
+		t.Errorf("DefaultRemediation = %q, want %q", got, want)
+	}
+	if got := DefaultReceiver().VersionGate.Remediation; got != DefaultRemediation {
+		t.Errorf("the default config's remediation = %q", got)
+	}
+}

@@ -123,3 +123,24 @@ func TestRefusalsKeepPathsOutAndSayEnough(t *testing.T) {
 		t.Errorf("401 log line without the client address: %s", logs.String())
 	}
 }
+
+// A shipper asks with HEAD before every upload; the 404 of an id not yet
+// stored is an answer, not a refusal, and is not logged as one.
+func TestHeadOfAnIDNotStoredIsNotARefusal(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	head := httptest.NewRequest(http.MethodHead, wire.EpisodeURLPath("ep-new"), nil)
+	head.Header.Set("Authorization", "Bearer "+sharedToken)
+	if w := e.do(head); w.Code != 404 {
+		t.Fatalf("HEAD = %d, want 404", w.Code)
+	}
+	if strings.Contains(logs.String(), "refused") {
+		t.Errorf("the HEAD before an upload is logged as a refusal: %s", logs.String())
+	}
+	r := putReq("ep-new", []byte("x"))
+	r.Header.Set("Authorization", "Bearer wrong")
+	e.do(r)
+	if !strings.Contains(logs.String(), "msg=refused") {
+		t.Errorf("a real refusal is not logged: %s", logs.String())
+	}
+}

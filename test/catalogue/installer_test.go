@@ -88,8 +88,8 @@ func TestCatalogueInstallerRestartsWhatRuns(t *testing.T) {
 		bins   []string
 		units  []string
 	}{
-		{"install-lab-host.sh", []string{"cis490-shipper", "cis490-doctor"}, []string{"cis490-shipper.service", "cis490-doctor-check.timer"}},
-		{"install-receiver.sh", []string{"cis490-receiver"}, []string{"cis490-receiver.service", "cis490-fleet-health.timer"}},
+		{"install-lab-host.sh", []string{"cis490-shipper", "cis490-doctor"}, []string{"cis490-shipper.service"}},
+		{"install-receiver.sh", []string{"cis490-receiver"}, []string{"cis490-receiver.service"}},
 	} {
 		t.Run(role.script, func(t *testing.T) {
 			in := newInstaller(t, role.bins...)
@@ -120,6 +120,44 @@ func TestCatalogueInstallerRestartsWhatRuns(t *testing.T) {
 	}
 }
 
+// TestCatalogueInstallerStartsTimersNeverRestartsThem: a restarted calendar
+// timer fires its service at once, so an install that restarted timers ran
+// the doctor check, fleet-health and the update on every install; timers are
+// started (a no-op when active), on the first install and on upgrades
+// (SPEC §12).
+func TestCatalogueInstallerStartsTimersNeverRestartsThem(t *testing.T) {
+	for _, role := range []struct {
+		script string
+		bins   []string
+	}{
+		{"install-lab-host.sh", []string{"cis490-shipper", "cis490-doctor"}},
+		{"install-receiver.sh", []string{"cis490-receiver"}},
+	} {
+		t.Run(role.script, func(t *testing.T) {
+			in := newInstaller(t, role.bins...)
+			script := filepath.Join(in.rel, "scripts", role.script)
+			timers := 0
+			for run, calls := range [][]string{in.run(script), in.run(script)} {
+				for _, c := range calls {
+					verb, unit, _ := strings.Cut(c, " ")
+					if !strings.HasSuffix(unit, ".timer") {
+						continue
+					}
+					switch verb {
+					case "restart", "reload-or-restart", "try-restart":
+						t.Errorf("run %d: %q (a restarted timer fires at once)", run+1, c)
+					case "start":
+						timers++
+					}
+				}
+			}
+			if timers == 0 {
+				t.Error("no timer was started")
+			}
+		})
+	}
+}
+
 // TestCatalogueInstallerRunsFromItsInstallCopy: the remediation the
 // receiver sends runs /opt/cis490/scripts/install-lab-host.sh, i.e. the
 // installer from the copy it made of itself; it must not try to copy the
@@ -129,7 +167,7 @@ func TestCatalogueInstallerRunsFromItsInstallCopy(t *testing.T) {
 	in := newInstaller(t, "cis490-shipper", "cis490-doctor")
 	in.run(filepath.Join(in.rel, "scripts", "install-lab-host.sh"))
 	calls := in.run(filepath.Join(in.root, "opt", "cis490", "scripts", "install-lab-host.sh"))
-	for _, want := range []string{"daemon-reload", "restart cis490-shipper.service", "restart cis490-doctor-check.timer"} {
+	for _, want := range []string{"daemon-reload", "restart cis490-shipper.service", "start cis490-doctor-check.timer"} {
 		if !slices.Contains(calls, want) {
 			t.Errorf("run from the install copy: no %q in %q", want, calls)
 		}

@@ -67,8 +67,9 @@ check_role() {
   run "$role" "$REL/scripts/$script"
   listing "$root" > "$WORK/$role.2"
   diff "$WORK/$role.1" "$WORK/$role.2" >&2 || fail "$role: the second run changed files"
-  want_log "$role" daemon-reload "restart $service" "restart $timer"
+  want_log "$role" daemon-reload "restart $service" "start $timer"
   ! grep -qx "start $service" "$WORK/$role.log" || fail "$role: second run started instead of restarting"
+  ! grep -q "^restart .*\.timer" "$WORK/$role.log" || fail "$role: second run restarted a timer (it would fire at once)"
 
   echo "# edited by the operator" >> "$root$config"
   cp "$root$config" "$WORK/$role.config"
@@ -84,10 +85,10 @@ root=$WORK/lab-host
 want_mode "$root" /etc/cis490/token 600
 want_mode "$root" /etc/cis490/tls 750
 want_mode "$root" /etc/systemd/system/cis490-cert-renew.timer 644
-want_log lab-host "restart cis490-cert-renew.timer"
+want_log lab-host "start cis490-cert-renew.timer"
 # The update timer is installed, enabled and started (SPEC §15).
 want_mode "$root" /etc/systemd/system/cis490-update.service 644
-want_log lab-host "restart cis490-update.timer"
+want_log lab-host "start cis490-update.timer"
 want_mode "$root" /usr/local/bin/cis490-doctor 755
 want_mode "$root" /opt/cis490/data/episodes 750
 grep -qE '^[0-9a-f]{64}$' "$root/etc/cis490/token" || fail "lab-host: token is not 64 hex digits"
