@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"cis490/internal/buildinfo"
 	"cis490/internal/cmdline"
 	"cis490/internal/config"
+	"cis490/internal/wire"
 )
 
 const usage = `usage: cis490-receiver [command] [flags]
@@ -139,4 +141,37 @@ func writeJSONDoc(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// timeFlag holds an RFC 3339 time (SPEC §2), checked while the flags are
+// parsed, so a bad one is a usage error like any other flag's.
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return wire.FormatTime(f.t)
+}
+
+func (f *timeFlag) Set(s string) error {
+	t, err := wire.ParseTime(s)
+	if err != nil {
+		return err
+	}
+	f.t = t
+	return nil
+}
+
+// nowFlag adds --now to fs; the returned function gives the instant the
+// command evaluates at: --now's, or the clock's when it is unset.
+func nowFlag(fs *flag.FlagSet, usage string) func() time.Time {
+	f := &timeFlag{}
+	fs.Var(f, "now", usage)
+	return func() time.Time {
+		if f.t.IsZero() {
+			return time.Now()
+		}
+		return f.t
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
-	"time"
 
 	"cis490/internal/cmdline"
 	"cis490/internal/index"
@@ -21,17 +20,9 @@ import (
 func runFleetHealth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("fleet-health", stderr, &c)
-	nowFlag := fs.String("now", "", "evaluate at this RFC 3339 `time` instead of the clock")
+	now := nowFlag(fs, "evaluate at this RFC 3339 `time` instead of the clock")
 	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
-	}
-	now := time.Now()
-	if *nowFlag != "" {
-		t, err := wire.ParseTime(*nowFlag)
-		if err != nil {
-			return fail(&c, stdout, stderr, exitUsage, "usage", fmt.Errorf("--now: %w", err))
-		}
-		now = t
 	}
 	cfg, _, err := loadConfig(&c)
 	if err != nil {
@@ -41,7 +32,7 @@ func runFleetHealth(ctx context.Context, args []string, stdout, stderr io.Writer
 		DataDir:      cfg.Server.DataDir,
 		Config:       cfg.FleetHealth,
 		Replicating:  cfg.Replica.Enabled(),
-		Now:          now,
+		Now:          now(),
 		Warn:         stderr,
 		Journal:      os.Getenv("JOURNAL_STREAM") != "",
 		NotifyOutput: stderr,

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"time"
 
-	"cis490/internal/wire"
 	"cis490/receiver/fleetview"
 )
 
@@ -16,23 +13,15 @@ import (
 func runFleet(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("fleet", stderr, &c)
-	nowFlag := fs.String("now", "", "show the fleet as at this RFC 3339 `time` instead of the clock")
+	now := nowFlag(fs, "show the fleet as at this RFC 3339 `time` instead of the clock")
 	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
-	}
-	now := time.Now()
-	if *nowFlag != "" {
-		t, err := wire.ParseTime(*nowFlag)
-		if err != nil {
-			return fail(&c, stdout, stderr, exitUsage, "usage", fmt.Errorf("--now: %w", err))
-		}
-		now = t
 	}
 	cfg, _, err := loadConfig(&c)
 	if err != nil {
 		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
 	}
-	v, err := fleetview.Build(cfg, cfg.Server.DataDir, now)
+	v, err := fleetview.Build(cfg, cfg.Server.DataDir, now())
 	if err != nil {
 		return fail(&c, stdout, stderr, exitProblem, "unreadable", err)
 	}

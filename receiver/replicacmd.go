@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"cis490/internal/wire"
 	"cis490/receiver/replica"
 	"cis490/receiver/store"
 )
@@ -47,7 +46,7 @@ var errNoReplica = errors.New("replication is not configured ([replica] endpoint
 func runReplicaStatus(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("replica status", stderr, &c)
-	nowFlag := fs.String("now", "", "judge ages at this RFC 3339 time instead of the clock")
+	now := nowFlag(fs, "judge ages at this RFC 3339 `time` instead of the clock")
 	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
@@ -58,13 +57,7 @@ func runReplicaStatus(_ context.Context, args []string, stdout, stderr io.Writer
 	if !cfg.Replica.Enabled() {
 		return fail(&c, stdout, stderr, exitConfigEr, "config", errNoReplica)
 	}
-	now := time.Now()
-	if *nowFlag != "" {
-		if now, err = wire.ParseTime(*nowFlag); err != nil {
-			return fail(&c, stdout, stderr, exitUsage, "usage", fmt.Errorf("--now: %w", err))
-		}
-	}
-	st, err := replica.DiskStatus(cfg.Server.DataDir, now)
+	st, err := replica.DiskStatus(cfg.Server.DataDir, now())
 	if err != nil {
 		return fail(&c, stdout, stderr, exitProblem, "io", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"os"
 	"strconv"
 	"syscall"
-	"unsafe"
 )
 
 // oTmpfile is O_TMPFILE: __O_TMPFILE (the same on every architecture) with
@@ -43,19 +42,5 @@ func LinkUnnamed(f *os.File, dst string) error {
 }
 
 func linkat(oldpath, newpath string) error {
-	o, err := syscall.BytePtrFromString(oldpath)
-	if err != nil {
-		return err
-	}
-	n, err := syscall.BytePtrFromString(newpath)
-	if err != nil {
-		return err
-	}
-	atFDCWD := -0x64
-	_, _, errno := syscall.Syscall6(syscall.SYS_LINKAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(o)),
-		uintptr(atFDCWD), uintptr(unsafe.Pointer(n)), atSymlinkFollow, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
+	return at2(syscall.SYS_LINKAT, oldpath, newpath, atSymlinkFollow)
 }
