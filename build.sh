@@ -21,6 +21,11 @@ COMMIT=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+# net/http without its bundled HTTP/2 (≈ 550 KB a binary): the shipper
+# speaks HTTP/1.1 (ForceAttemptHTTP2 is off), the receiver sits behind Caddy
+# or serves TLS to shippers only, and the release budget needs the room
+# (docs/BENCHMARKS.md).
+TAGS=nethttpomithttp2
 LDFLAGS="-s -w -buildid= -X cis490/internal/buildinfo.Version=${VERSION} -X cis490/internal/buildinfo.Commit=${COMMIT}"
 
 # build_bins OUTDIR ARCH: static, stripped binaries cis490-<name> in OUTDIR.
@@ -32,7 +37,7 @@ build_bins() {
       echo "build.sh: ./$b is missing: a release needs all of ${BINARIES[*]}" >&2
       return 1
     fi
-    CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "$LDFLAGS" -o "$out/cis490-$b" "./$b"
+    CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -tags "$TAGS" -ldflags "$LDFLAGS" -o "$out/cis490-$b" "./$b"
   done
 }
 
