@@ -9,31 +9,16 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 
 	"cis490/internal/atomicio"
 	"cis490/internal/cmdline"
 	"cis490/internal/wire"
+	"cis490/receiver/hosthealth"
 )
 
 // maxHealthBytes bounds a host health report (SPEC §4.5).
-const maxHealthBytes = 1 << 20
-
-// HealthRecord is the stored form of a host health report: the file
-// host-health/<host>.json is exactly
-// {"host":"<host>","received_at":"<time>","report":<the report>} and a
-// newline, fields in this order, which lets GET stream the files without
-// decoding them.
-type HealthRecord struct {
-	Host       string          `json:"host"`
-	ReceivedAt string          `json:"received_at"`
-	Report     json.RawMessage `json:"report"`
-}
-
-// healthPrefix is how the stored record of host starts; what follows it,
-// up to the final newline, is `"received_at":…,"report":…}`.
-func healthPrefix(host string) string { return `{"host":"` + host + `",` }
+const maxHealthBytes = hosthealth.MaxReportBytes
 
 // healthBufs holds the buffers health reports are read into: one record's
 // prefix, a report of up to maxHealthBytes plus one byte to detect a longer
@@ -93,7 +78,7 @@ func (h *Handler) putHostHealth(w http.ResponseWriter, r *http.Request) *wire.Er
 
 	bp := healthBufs.Get().(*[]byte)
 	defer healthBufs.Put(bp)
-	prefix := healthPrefix(host) + `"received_at":"` + wire.FormatTime(h.o.Now()) + `","report":`
+	prefix := hosthealth.Head(host, h.o.Now())
 	buf := append((*bp)[:0], prefix...)
 	n, err := io.ReadFull(http.MaxBytesReader(w, body, maxHealthBytes), buf[len(buf):len(buf)+maxHealthBytes+1])
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
@@ -159,7 +144,7 @@ func countReports(dir string) (int, error) {
 	for {
 		names, err := d.Readdirnames(256)
 		for _, name := range names {
-			if host, ok := strings.CutSuffix(name, ".json"); ok && wire.ValidHost(host) {
+			if _, ok := hosthealth.HostOf(name); ok {
 				n++
 			}
 		}
@@ -190,8 +175,8 @@ func (h *Handler) getHostHealth(w http.ResponseWriter, r *http.Request) *wire.Er
 	sep := ""
 	io.WriteString(w, `{"hosts":{`)
 	for _, e := range ents {
-		host, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !wire.ValidHost(host) || !e.Type().IsRegular() {
+		host, ok := hosthealth.HostOf(e.Name())
+		if !ok || !e.Type().IsRegular() {
 			continue // temp files of a write in progress, strays
 		}
 		ok, err := streamRecord(w, dir+"/"+e.Name(), host, sep)
@@ -225,7 +210,7 @@ func streamRecord(w io.Writer, path, host, sep string) (ok bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	prefix := healthPrefix(host)
+	prefix := hosthealth.Prefix(host)
 	head := make([]byte, len(prefix))
 	var last [1]byte
 	if st.Size() < int64(len(prefix))+2 {

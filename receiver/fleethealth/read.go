@@ -2,17 +2,14 @@ package fleethealth
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"cis490/internal/index"
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
 	"cis490/receiver/datadir"
+	"cis490/receiver/hosthealth"
 )
 
 // alertRow is one line of alerts.jsonl, fields in their documented order.
@@ -22,12 +19,6 @@ type alertRow struct {
 	Symptom string `json:"symptom"`
 	Detail  string `json:"detail"`
 	Bucket  string `json:"bucket"`
-}
-
-// healthFile is the part of host-health/<host>.json the check uses.
-type healthFile struct {
-	Host       string `json:"host"`
-	ReceivedAt string `json:"received_at"`
 }
 
 // scanTail calls visit for the lines of path from the newest back. visit
@@ -119,40 +110,15 @@ func readAlerts(dataDir, bucket string, stop time.Time) (map[key]string, error) 
 // readHealth returns the time of each host's last health report. A report
 // whose received_at cannot be read counts from the file's modification time.
 func readHealth(dataDir string) (map[string]time.Time, error) {
-	dir := datadir.New(dataDir).HostHealth()
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	out := make(map[string]time.Time, len(ents))
-	for _, e := range ents {
-		host, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !wire.ValidHost(host) || !e.Type().IsRegular() {
-			continue // temp files of an upload in progress, strays
-		}
-		path := filepath.Join(dir, e.Name())
-		b, err := os.ReadFile(path)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // replaced between ReadDir and open
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-		var h healthFile
-		if json.Unmarshal(b, &h) == nil {
-			if at, err := wire.ParseTime(h.ReceivedAt); err == nil {
+	out := make(map[string]time.Time)
+	err := hosthealth.Each(datadir.New(dataDir).HostHealth(), func(host string, rec hosthealth.Record, ok bool, modTime time.Time) {
+		if ok {
+			if at, err := wire.ParseTime(rec.ReceivedAt); err == nil {
 				out[host] = at
-				continue
+				return
 			}
 		}
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		out[host] = info.ModTime()
-	}
-	return out, nil
+		out[host] = modTime
+	})
+	return out, err
 }

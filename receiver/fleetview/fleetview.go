@@ -10,9 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
 	"cis490/receiver/datadir"
+	"cis490/receiver/hosthealth"
 	"cis490/receiver/registry"
 	"cis490/receiver/releases"
 )
@@ -309,38 +308,15 @@ type healthReport struct {
 }
 
 // readHealth calls fn with each stored health report's host, overall status
-// and time of receipt. Reports are bounded by max_hosts and 1 MiB each.
+// and time of receipt. Records that do not decode are skipped.
 func readHealth(dir string, fn func(host string, rep healthReport, at time.Time)) error {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		host, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !wire.ValidHost(host) {
-			continue
+	return hosthealth.Each(dir, func(host string, rec hosthealth.Record, ok bool, _ time.Time) {
+		var rep healthReport
+		if !ok || json.Unmarshal(rec.Report, &rep) != nil {
+			return
 		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
+		if at, err := wire.ParseTime(rec.ReceivedAt); err == nil {
+			fn(host, rep, at)
 		}
-		var rec struct {
-			ReceivedAt string       `json:"received_at"`
-			Report     healthReport `json:"report"`
-		}
-		err = json.NewDecoder(io.LimitReader(f, 2<<20)).Decode(&rec)
-		f.Close()
-		if err != nil {
-			continue
-		}
-		at, err := wire.ParseTime(rec.ReceivedAt)
-		if err != nil {
-			continue
-		}
-		fn(host, rec.Report, at)
-	}
-	return nil
+	})
 }
