@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"cis490/internal/index"
+	"cis490/internal/wire"
 	"cis490/receiver/datadir"
 )
 
@@ -102,13 +105,15 @@ func populate(dir string, n int, logf func(string, ...any)) error {
 	for i := 0; i < n; i++ {
 		rng.Read(body)
 		id := fmt.Sprintf("ep-%07d", i)
-		if err := os.WriteFile(filepath.Join(store, id+".tar.zst"), body, 0o640); err != nil {
+		if err := os.WriteFile(filepath.Join(store, id+wire.EpisodeSuffix), body, 0o640); err != nil {
 			idx.Close()
 			return err
 		}
 		sum := sha256.Sum256(body)
-		fmt.Fprintf(w, `{"id":%q,"host":"lab%d","sha256":%q,"bytes":%d,"received_at":%q,"commit":"%s","source":"receiver"}`+"\n",
-			id, i%50, hex.EncodeToString(sum[:]), len(body), t0.Add(time.Duration(i)*time.Second).Format("2006-01-02T15:04:05.000Z"), benchCommit)
+		row, _ := json.Marshal(index.Row{ID: id, Host: fmt.Sprintf("lab%d", i%50), SHA256: hex.EncodeToString(sum[:]),
+			Bytes: int64(len(body)), ReceivedAt: wire.FormatTime(t0.Add(time.Duration(i) * time.Second)), Commit: benchCommit,
+			Source: index.SourceReceiver})
+		w.Write(append(row, '\n'))
 	}
 	if err := w.Flush(); err != nil {
 		idx.Close()

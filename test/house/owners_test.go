@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,5 +162,49 @@ func TestTestutilOnlyInTests(t *testing.T) {
 				t.Errorf("%s imports internal/testutil outside a test", rel)
 			}
 		}
+	})
+}
+
+// rowKeyOwners maps the JSON keys that fast readers search for, as they
+// appear in a row (`"key":`), to the packages that own rows holding them.
+// Anyone else reads and writes rows through those packages' types.
+var rowKeyOwners = map[string][]string{
+	`"id":`:          {"internal/index"},
+	`"sha256":`:      {"internal/index"},
+	`"ts":`:          {"internal/index"},
+	`"received_at":`: {"internal/index", "receiver/hosthealth"},
+	`"host":`:        {"internal/index", "receiver/hosthealth"},
+}
+
+// rowKeyExempt lists files that write rows by hand on purpose.
+var rowKeyExempt = map[string]string{
+	"bench/receiver/baseline.go": "the trivial baseline handlers measure the machine without the receiver's code",
+	"bench/receiver/fsyncs.go":   "the fsync benchmark appends a fixed line, not the receiver's rows",
+}
+
+// TestRowKeysHaveOneOwner fails when production code outside a row's owner
+// spells one of its keys in a string, as a hand-made row or a byte search
+// would.
+func TestRowKeysHaveOneOwner(t *testing.T) {
+	eachProductionFile(t, func(rel string, f *ast.File) {
+		if _, ok := rowKeyExempt[rel]; ok {
+			return
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			v, err := strconv.Unquote(lit.Value)
+			if err != nil {
+				return true
+			}
+			for key, owners := range rowKeyOwners {
+				if strings.Contains(v, key) && !slices.Contains(owners, path.Dir(rel)) {
+					t.Errorf("%s spells the row key %s: use the row types of %v", rel, key, owners)
+				}
+			}
+			return true
+		})
 	})
 }
