@@ -2,15 +2,17 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
+	"time"
 
 	"cis490/internal/queuedir"
 	"cis490/internal/testutil"
@@ -102,24 +104,34 @@ func startRealReceiverWith(t *testing.T, token, repo, scheme, extra string) *rea
 	cfg := filepath.Join(dir, "receiver.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("[auth]\ntoken_file = %q\n[version_gate]\nrepo_path = %q\nwindow = 2\n%s", tokFile, repo, extra)), 0o644)
 	data := filepath.Join(dir, "data")
-	sock := testutil.ListenNotify(t, false)
-	cmd := exec.Command(bin, "serve", "--config", cfg, "--data-dir", data, "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock.Name)
-	pipe, err := cmd.StderrPipe()
+	addr, stderr, stop := startGatedReceiver(t, bin, "serve", "--config", cfg, "--data-dir", data, "--listen", "127.0.0.1:0")
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("receiver stderr:\n%s", stderr.String())
+		}
+	})
+	return &realReceiver{url: scheme + "://" + addr, dataDir: data, bin: bin, config: cfg, stop: stop}
+}
+
+// startGatedReceiver starts the receiver binary (argv) and returns once it
+// sent READY=1, whose STATUS names the address, and logged its first gate
+// refresh: until then every gated answer is 503 gate-unavailable, by
+// design. stop sends SIGTERM and waits for the exit and the last log line.
+func startGatedReceiver(t *testing.T, argv ...string) (addr string, stderr *syncLines, stop func()) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	p, err := testutil.Start("receiver", nil, nil, pw, argv...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The receiver logs its first gate refresh; until then every gated
-	// answer is 503 gate-unavailable, by design.
-	var stderr syncLines
-	gateLoaded := make(chan struct{})
-	stderrDone := make(chan struct{})
+	go func() { <-p.Done(); pw.Close() }()
+	stderr = &syncLines{}
+	gateLoaded, stderrDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stderrDone)
-		sc := bufio.NewScanner(pipe)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(nil, 1<<20)
 		loaded := false
 		for sc.Scan() {
 			stderr.add(sc.Text())
@@ -130,33 +142,26 @@ func startRealReceiverWith(t *testing.T, token, repo, scheme, extra string) *rea
 		}
 	}()
 	var stopOnce sync.Once
-	stop := func() {
+	stop = func() {
 		stopOnce.Do(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
+			p.Stop(15 * time.Second)
 			<-stderrDone
-			cmd.Wait()
 		})
 	}
-	t.Cleanup(func() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	status, err := p.WaitReady(ctx)
+	if err != nil {
 		stop()
-		if t.Failed() {
-			t.Logf("receiver stderr:\n%s", stderr.String())
-		}
-	})
-	var addr string
-	for addr == "" {
-		for _, line := range strings.Split(sock.Next(t), "\n") {
-			if a, ok := strings.CutPrefix(line, "STATUS=listening on "); ok {
-				addr = a
-			}
-		}
+		t.Fatalf("%v\n%s", err, stderr)
 	}
+	addr, _ = strings.CutPrefix(status, "listening on ")
 	select {
 	case <-gateLoaded:
 	case <-stderrDone:
-		t.Fatalf("receiver exited before loading the gate:\n%s", stderr.String())
+		t.Fatalf("receiver exited before loading the gate:\n%s", stderr)
 	}
-	return &realReceiver{url: scheme + "://" + addr, dataDir: data, bin: bin, config: cfg, stop: stop}
+	return addr, stderr, stop
 }
 
 // syncLines collects lines from a reader goroutine.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io/fs"
@@ -11,10 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-
-	"cis490/internal/testutil"
 )
 
 // Secrets used by TestSecurityNoSecretInLogs; each is distinctive enough
@@ -71,56 +67,8 @@ repo_path = %q
 window = 2
 refresh_s = 1
 `, recvData, secret("shared", secretShared, 0o644), secret("lab1", secretLab1, 0o600), forgejo.URL, secretForgejo, repo)), 0o600)
-	sock := testutil.ListenNotify(t, false)
-	recv := exec.Command(bin, "serve", "--config", recvCfg)
-	recv.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock.Name)
-	pipe, err := recv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := recv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var recvLog syncLines
-	gateLoaded, recvDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(recvDone)
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(nil, 1<<20)
-		loaded := false
-		for sc.Scan() {
-			recvLog.add(sc.Text())
-			if !loaded && strings.Contains(sc.Text(), `msg="version gate refreshed"`) {
-				loaded = true
-				close(gateLoaded)
-			}
-		}
-	}()
-	stopped := false
-	stopReceiver := func() {
-		if !stopped {
-			stopped = true
-			recv.Process.Signal(syscall.SIGTERM)
-			<-recvDone
-			recv.Wait()
-		}
-	}
+	addr, recvLog, stopReceiver := startGatedReceiver(t, bin, "serve", "--config", recvCfg)
 	defer stopReceiver()
-	var addr string
-	for addr == "" {
-		for _, line := range strings.Split(sock.Next(t), "\n") {
-			addr, _ = strings.CutPrefix(line, "STATUS=listening on ")
-			if addr != line && addr != "" {
-				break
-			}
-			addr = ""
-		}
-	}
-	select {
-	case <-gateLoaded:
-	case <-recvDone:
-		t.Fatalf("receiver exited:\n%s", recvLog.String())
-	}
 	url := "http://" + addr
 
 	// The shipper: one data directory, a config per credential.
