@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"cis490/internal/queuedir"
 	"cis490/internal/wire"
 )
 
@@ -48,7 +49,7 @@ func CountEpisodes(dir string) (Episodes, error) {
 		if strings.HasPrefix(name, ".") || !e.IsDir() || !wire.ValidID(name) {
 			continue
 		}
-		if fi, err := os.Stat(filepath.Join(dir, name, "meta.json")); err == nil {
+		if fi, err := os.Stat(queuedir.MetaPath(filepath.Join(dir, name))); err == nil {
 			c.Ready++
 			c.OldestReady = Older(c.OldestReady, fi.ModTime())
 			continue

@@ -20,13 +20,17 @@ var (
 	ErrTooLarge = errors.New("tarball member too large")
 )
 
+// MetaMember is the episode's meta.json inside its tarball, below the top
+// directory.
+const MetaMember = "meta.json"
+
 // maxDecoderWindow bounds the memory a hostile or foreign frame can make
 // the decoder allocate.
 const maxDecoderWindow = 64 << 20
 
 // ReadMember returns the contents of <root>/<member> from a .tar.zst stream,
 // where <root> is the tarball's top directory (the episode id), for example
-// member "meta.json". It reads at most maxBytes of the member and fails with
+// member MetaMember. It reads at most maxBytes of the member and fails with
 // ErrTooLarge beyond that, with ErrNoMember when there is no such regular
 // file, and with the decoder's error when the stream is corrupt. The
 // receiver's index-backfill reads stored tarballs with it.

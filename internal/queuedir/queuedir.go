@@ -5,8 +5,9 @@
 // census, `cis490-shipper status` and the doctor all take their paths from a
 // Layout; a house test keeps the names out of every other package.
 //
-// To add an entry: a name constant, a field or method for its path, and,
-// for a directory the shipper keeps, a line in Ensure.
+// To add an entry: a name constant, a field or method for its path, for a
+// directory the shipper keeps a line in Ensure, and its name in the house
+// test's list of owned names (test/house).
 package queuedir
 
 import (
@@ -28,6 +29,7 @@ const (
 	QuarantineDir = "quarantine"             // quarantine/<id>/, refused for good or unusable
 	LockFile      = ".shipper.lock"          // held by the daemon and by --once
 	ReasonFile    = "quarantine_reason.json" // inside an episode: why it is quarantined
+	MetaFile      = "meta.json"              // inside an episode, written last: it is finished
 )
 
 // Layout is the queue under one data_dir.
@@ -80,6 +82,9 @@ type Reason struct {
 	At          string `json:"at"`
 	Receiver    string `json:"receiver"`
 }
+
+// MetaPath is the path of meta.json inside the episode directory dir.
+func MetaPath(dir string) string { return filepath.Join(dir, MetaFile) }
 
 // ReasonPath is the path of the reason file inside the episode directory dir.
 func ReasonPath(dir string) string { return filepath.Join(dir, ReasonFile) }

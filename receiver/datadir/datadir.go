@@ -4,8 +4,9 @@
 // receiver's commands) asks a Layout for the path instead of joining names of
 // its own; a house test keeps the names out of every other package.
 //
-// To add an entry: a name constant, a method returning its path, and a line
-// in Entries.
+// To add an entry: a name constant, a method returning its path, a line in
+// Entries, and its name in the house test's list of owned names
+// (test/house).
 package datadir
 
 import (

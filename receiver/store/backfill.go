@@ -165,7 +165,7 @@ func readMeta(path string) (episodeMeta, error) {
 		return m, err
 	}
 	defer f.Close()
-	b, err := pack.ReadMember(f, "meta.json", maxMetaBytes)
+	b, err := pack.ReadMember(f, pack.MetaMember, maxMetaBytes)
 	if err != nil {
 		return m, err
 	}

@@ -7,8 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
+	"cis490/internal/queuedir"
 	"cis490/internal/wire"
 )
 
@@ -25,7 +25,7 @@ type Meta struct {
 // would be drained by quarantine-unstamped: "" when stamped, else
 // ReasonMissingMeta, ReasonBadMeta or ReasonUnstamped, with detail.
 func readMeta(dir string) (m Meta, reason, detail string) {
-	f, err := os.Open(filepath.Join(dir, "meta.json"))
+	f, err := os.Open(queuedir.MetaPath(dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return m, ReasonMissingMeta, "the episode has no meta.json"
 	}

@@ -53,7 +53,7 @@ func list(d queuedir.Layout) (listing, error) {
 			continue
 		}
 		l.pending++
-		fi, err := os.Stat(filepath.Join(d.Episodes, name, "meta.json"))
+		fi, err := os.Stat(queuedir.MetaPath(d.Episode(name)))
 		if err != nil {
 			l.noMeta = append(l.noMeta, name)
 			continue
