@@ -63,7 +63,7 @@ func (g fakeGate) verdict(header string, present bool) gate.Verdict {
 func (g fakeGate) Verdict(header string) string { return string(g.verdict(header, true)) }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	st      *store.Store
 	h       *Handler
@@ -73,7 +73,7 @@ type env struct {
 	options Options
 }
 
-func newEnv(t *testing.T, mod func(*Options)) *env {
+func newEnv(t testing.TB, mod func(*Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, _, err := store.Open(dir, store.Options{})

@@ -33,6 +33,16 @@ type joinEnv struct {
 
 func newJoinEnv(t *testing.T, noCA bool, mod func(*Options)) *joinEnv {
 	t.Helper()
+	return newJoinEnvOf(t, noCA, mod)
+}
+
+// newJoinEnvTB is newJoinEnv for benchmarks: a fleet CA, no changes.
+func newJoinEnvTB(b *testing.B) *joinEnv {
+	b.Helper()
+	return newJoinEnvOf(b, false, nil)
+}
+
+func newJoinEnvOf(t testing.TB, noCA bool, mod func(*Options)) *joinEnv {
 	je := &joinEnv{now: time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)}
 	je.env = newEnv(t, func(o *Options) {
 		reg, err := registry.Open(o.Store.Dir(), nil)
