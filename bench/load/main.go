@@ -41,6 +41,12 @@ type options struct {
 	advDuration   time.Duration
 	maxConcurrent int
 	jsonOut       bool
+	fairDuration  time.Duration
+	fairHosts     int
+	stalled       int
+	floodStored   int
+	floodStalled  int
+	floodDuration time.Duration
 }
 
 const (
@@ -64,6 +70,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.advDuration, "adv-duration", 30*time.Second, "length of the adversarial phase")
 	fs.IntVar(&o.maxConcurrent, "max-concurrent", 32, "receiver max_concurrent_uploads")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	fs.DurationVar(&o.fairDuration, "fair-duration", 20*time.Second, "honest uploads beside a slot hog and a space hoarder, on a receiver of its own (0: skip)")
+	fs.IntVar(&o.fairHosts, "fair-hosts", 20, "honest hosts in the fairness phase")
+	fs.IntVar(&o.stalled, "stalled", 300, "connections that stall after their headers (0: skip)")
+	fs.IntVar(&o.floodStored, "flood-stored", 150, "host-health reports of ~1 MiB stored before the flood (0: skip the flood)")
+	fs.IntVar(&o.floodStalled, "flood-stalled", 200, "host-health bodies of 1 MiB - 1 byte that stall during the flood")
+	fs.DurationVar(&o.floodDuration, "flood-duration", 20*time.Second, "length of the flood, while 3 clients GET /v1/host-health")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -86,6 +98,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if rep.Throughput.Errors > 0 || rep.Adversarial.Uploads.Errors > 0 || rep.Adversarial.Uploads.Stored == 0 {
 		return 1
 	}
+	if rep.Fair != nil && (rep.Fair.Honest.Errors > 0 || rep.Fair.Honest.Stored == 0) {
+		return 1
+	}
+	if rep.Stall != nil && rep.Stall.ClosedIn15s < rep.Stall.Conns {
+		return 1
+	}
 	return 0
 }
 
@@ -105,6 +123,9 @@ type report struct {
 		PeakRSSKiB     int64       `json:"peak_rss_kib"` // VmHWM after the phase
 		ReceiverOpenFD int         `json:"receiver_open_fds"`
 	} `json:"adversarial"`
+	Stall *stallResult `json:"stalled,omitempty"`
+	Flood *floodResult `json:"health_flood,omitempty"`
+	Fair  *fairResult  `json:"fairness,omitempty"`
 }
 
 func bench(o options, stderr io.Writer) (*report, error) {
@@ -176,6 +197,26 @@ refresh_s = 1
 	fmt.Fprintf(stderr, "adversarial: %d idle, %d slowloris, %d uploading hosts for %s\n", o.idle, o.slow, o.advHosts, o.advDuration)
 	if err := adversarial(rep, o, rp, bodies, stderr); err != nil {
 		return nil, err
+	}
+	if o.stalled > 0 {
+		fmt.Fprintf(stderr, "stalled: %d connections stop after their headers\n", o.stalled)
+		st := stallPhase(rp.addr, o.stalled, bodies)
+		rep.Stall = &st
+	}
+	if o.floodStored > 0 {
+		fmt.Fprintf(stderr, "health flood: %d reports stored, then %d stalled bodies and 3 readers for %s\n", o.floodStored, o.floodStalled, o.floodDuration)
+		fl, err := healthFlood(o)
+		if err != nil {
+			return nil, err
+		}
+		rep.Flood = &fl
+	}
+	if o.fairDuration > 0 {
+		fr, err := fairPhase(o, bodies, stderr)
+		if err != nil {
+			return nil, err
+		}
+		rep.Fair = &fr
 	}
 	return rep, nil
 }

@@ -393,4 +393,17 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "adversarial uploads: %d stored in %.1f s = %.1f uploads/s; p50 %.1f ms, p99 %.1f ms, max %.1f ms; busy %d; errors %d %s\n",
 		u.Stored, u.Seconds, u.PerSecond, u.P50ms, u.P99ms, u.Maxms, u.Busy, u.Errors, u.FirstError)
 	fmt.Fprintf(w, "receiver peak RSS (VmHWM) after adversarial: %.1f MiB\n", float64(a.PeakRSSKiB)/1024)
+	if s := r.Stall; s != nil {
+		fmt.Fprintf(w, "stalled after headers: %d connections, %d answered, %d closed within 15 s, last closed after %.1f s\n",
+			s.Conns, s.Answered, s.ClosedIn15s, s.MaxCloseSecs)
+	}
+	if f := r.Flood; f != nil {
+		fmt.Fprintf(w, "health flood: %d reports stored, %d stalled bodies (%d refused busy), %d GETs (%d MiB); receiver RSS %.1f MiB before, peak %.1f MiB\n",
+			f.Stored, f.Stalled, f.Busy, f.Gets, f.GetMiB, float64(f.StartRSSKiB)/1024, float64(f.PeakRSSKiB)/1024)
+	}
+	if f := r.Fair; f != nil {
+		h := f.Honest
+		fmt.Fprintf(w, "fairness: hog %d streams at 2 KiB/s (%d cut, %d refused), hoard declared %d of %d bytes (%d refused); honest: %d stored in %.1f s, p50 %.1f ms, p99 %.1f ms, max %.1f ms; busy %d; errors %d %s\n",
+			f.HogStreams, f.HogCut, f.HogRefused, f.HoardDeclared, f.Avail, f.HoardRefused, h.Stored, h.Seconds, h.P50ms, h.P99ms, h.Maxms, h.Busy, h.Errors, h.FirstError)
+	}
 }

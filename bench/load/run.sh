@@ -8,7 +8,9 @@
 # Defaults: 200 hosts uploading 256 KiB episodes for 60 s, then 5000 idle
 # keep-alive connections and 50 slowloris clients beside 20 uploading hosts
 # for 30 s. Flags (go run ./bench/load -h): -hosts, -size, -duration, -idle,
-# -slowloris, -adv-hosts, -adv-duration, -max-concurrent, -json.
+# -slowloris, -adv-hosts, -adv-duration, -max-concurrent, -json; the hostile
+# phases: -stalled, -flood-stored, -flood-stalled, -flood-duration,
+# -fair-duration, -fair-hosts (0 skips a phase).
 # Environment: OUT (work directory, default bench/out/load).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
