@@ -39,6 +39,9 @@ func TestCertRenewalCheck(t *testing.T) {
 		summary, fix string
 	}{
 		{"fresh", func(s *scratch) { issue(s, now.Add(-time.Hour)); state(s, `{"status":"joined"}`) }, OK, "key matches", ""},
+		// Issued by a receiver whose clock is 2 minutes ahead of this host's:
+		// NotBefore lies 5 minutes before the issue, so it is valid here.
+		{"host clock 2 minutes behind", func(s *scratch) { issue(s, now.Add(2*time.Minute)); state(s, `{"status":"joined"}`) }, OK, "key matches", ""},
 		{"renewal due but within a day", func(s *scratch) {
 			issue(s, now.Add(-61*24*time.Hour))
 			state(s, `{"status":"joined"}`)

@@ -210,33 +210,25 @@ func TestJoinRenewRevokeEndToEnd(t *testing.T) {
 
 // daemon is a long-running process that talks sd_notify.
 type daemon struct {
-	*testutil.Proc
 	t *testing.T
+	p *testutil.Proc
 }
 
-// startDaemon starts argv with a notify socket the test owns and returns
-// once it sent READY=1.
+// startDaemon starts argv with a notify socket and returns once it sent
+// READY=1; it is stopped when the test ends.
 func startDaemon(t *testing.T, name string, argv ...string) *daemon {
 	t.Helper()
 	p, _, _ := testutil.StartReady(t, name, nil, argv...)
-	return &daemon{Proc: p, t: t}
+	return &daemon{t: t, p: p}
 }
 
-// waitStatus waits for a STATUS= line containing want.
+// waitStatus waits for a notify datagram (a STATUS= line) containing want.
 func (d *daemon) waitStatus(want string) {
 	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for {
-		msg, err := d.WaitNotify(ctx, "STATUS=")
-		if err != nil {
-			d.t.Fatalf("waiting for a status with %q (last %q): %v", want, d.Status(), err)
-		}
-		for _, line := range strings.Split(msg, "\n") {
-			if s, ok := strings.CutPrefix(line, "STATUS="); ok && strings.Contains(s, want) {
-				return
-			}
-		}
+	if _, err := d.p.WaitNotify(ctx, want); err != nil {
+		d.t.Fatalf("%v; last status %q", err, d.p.Status())
 	}
 }
 
