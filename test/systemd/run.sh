@@ -453,6 +453,10 @@ install_fleet() {
     sed -i "s/^expected_hosts = \[\]\$/expected_hosts = [\"$1\", \"ghost\"]/" "$r"
     grep -qx "expected_hosts = \[\"$1\", \"ghost\"\]" "$r"
   ' sh "$HOST_ID" || fail "could not set expected_hosts in receiver.toml (did the example change?)"
+  if updates; then
+    release_key
+    publish 1
+  fi
   if joins; then
     ct cis490-receiver pki init --name 127.0.0.1 --name localhost --config /etc/cis490/receiver.toml \
       >"$WORK/pki-init.log" 2>&1 || { cat "$WORK/pki-init.log" >&2; fail "cis490-receiver pki init failed"; }
@@ -493,6 +497,13 @@ install_fleet() {
   fi
   ct sed -i 's|^settle_s = 10$|settle_s = 1|' /etc/cis490/lab-host.toml
   ct grep -qx 'settle_s = 1' /etc/cis490/lab-host.toml || fail "could not set settle_s in lab-host.toml"
+  if updates; then
+    # This host takes a release as soon as it is published, and an update
+    # is judged healthy after 10 s.
+    ct sed -i -e 's|^ring = ""$|ring = "canary"|' -e 's|^health_s = 300$|health_s = 10|' /etc/cis490/lab-host.toml
+    ct grep -qx 'ring = "canary"' /etc/cis490/lab-host.toml || fail "could not set ring in lab-host.toml"
+    ct grep -qx 'health_s = 10' /etc/cis490/lab-host.toml || fail "could not set health_s in lab-host.toml"
+  fi
   restart_checked cis490-shipper.service
 }
 
@@ -545,12 +556,56 @@ kept_files() {
     while read -r f; do printf "%s %s\n" "$(stat -c "%a %U:%G" "$f")" "$(sha256sum "$f")"; done'
 }
 
-# check_upgrade: release 2 installed over release 1.
+# updates: release 1 has SPEC §15 signed releases (the receiver publishes
+# them, cis490-update.service installs them on lab hosts).
+updates() {
+  local rel
+  rel=$(release_dir 1)
+  grep -q '^\[releases\]' "$rel/etc/receiver.toml.example" && [ -f "$rel/etc/cis490-update.service" ]
+}
+
+# release_key: a signing key for the fleet, its public half where the
+# receiver ([releases] public_key_file) and the lab host ([update]
+# public_key_file) look for it: one file, as both roles share /etc/cis490.
+release_key() {
+  ct cis490-receiver release keygen --out /root/release-key >/dev/null || fail "release keygen failed"
+  ct install -m 0644 /root/release-key/release.pub /etc/cis490/release.pub
+}
+
+# publish N: sign release N's manifest and publish it on the receiver.
+publish() {
+  local out
+  out=$(ct cis490-receiver release sign --key /root/release-key/release.key "/srv/dist$1" 2>&1) ||
+    fail "release sign of release $1 failed: $out"
+  out=$(ct runuser -u cis490 -- cis490-receiver release publish "/srv/dist$1" --config /etc/cis490/receiver.toml 2>&1) ||
+    fail "release publish of release $1 failed: $out"
+  say "published release $1 on the receiver"
+}
+
+# check_self_update: the lab host updates itself to release 2 through
+# cis490-update.service (canary ring, 10 s health window): the unit's
+# sandbox lets it verify, unpack and run the new release's installer.
+check_self_update() {
+  local inv
+  inv=$(prop cis490-shipper.service InvocationID)
+  publish 2
+  ct_t 330 systemctl start cis490-update.service || fail "systemctl start cis490-update.service (to release 2) failed"
+  [ "$(prop cis490-update.service Result)" = success ] || fail "cis490-update.service: Result=$(prop cis490-update.service Result)"
+  [[ $(ct cis490-shipper --version) == *"$VERSION2"* ]] || fail "after cis490-update the shipper is not $VERSION2"
+  wait_until 60 "the shipper to be up after the update" service_up cis490-shipper.service
+  [ "$(prop cis490-shipper.service InvocationID)" != "$inv" ] || fail "cis490-update did not restart the shipper"
+  say "cis490-update.service: the lab host updated itself to $VERSION2"
+}
+
+# check_upgrade: release 2 installed over release 1: the lab host by
+# cis490-update where the release has it, then both installers, as an
+# operator upgrading by hand would run them.
 check_upgrade() {
   local u before after v
   local -A inv
   before=$(kept_files)
   for u in "${UNITS[@]}"; do long_running "$u" && inv[$u]=$(prop "$u" InvocationID); done
+  if updates; then check_self_update; fi
   install_both 2
   after=$(kept_files)
   [ "$before" = "$after" ] || fail "the upgrade changed configs or tokens: $(diff <(echo "$before") <(echo "$after"))"
@@ -595,6 +650,9 @@ fi
 for n in 1 2; do
   mkdir -p "$WORK/root/root/rel$n"
   tar -C "$WORK/root/root/rel$n" -xzf "$WORK/dist$n"/cis490-*-linux-"$ARCH".tar.gz
+  # As built, for `release sign` and `release publish` (readable by cis490).
+  install -d -m 0755 "$WORK/root/srv/dist$n"
+  install -m 0644 "$WORK/dist$n"/* "$WORK/root/srv/dist$n/"
 done
 
 phase "booting the container"
