@@ -114,8 +114,70 @@ func (ri *rowIndex) compact() {
 // the row is durable.
 func (ri *rowIndex) add(id string, off int64) {
 	ri.mu.Lock()
+	defer ri.mu.Unlock()
 	ri.recent[idHash(id)] = off
-	ri.mu.Unlock()
+	if ri.full == nil && len(ri.recent) > max(4096, len(ri.hs)/8) {
+		ri.mergeRecent()
+	}
+}
+
+// mergeRecent folds the rows appended since start-up into the compact
+// table, so a long-running receiver's memory stays 8 bytes per row rather
+// than a map entry per upload. It costs one pass over the table, once per
+// len/8 appends. ri.mu must be held.
+func (ri *rowIndex) mergeRecent() {
+	add := make([]rowEntry, 0, len(ri.recent))
+	for h, off := range ri.recent {
+		add = append(add, rowEntry{h: h >> 32 << 32, off: off})
+	}
+	slices.SortFunc(add, func(a, b rowEntry) int {
+		if a.h != b.h {
+			if a.h < b.h {
+				return -1
+			}
+			return 1
+		}
+		return int(a.off - b.off)
+	})
+	small := ri.offs64 == nil
+	for _, e := range add {
+		small = small && e.off < 1<<32
+	}
+	n := len(ri.hs) + len(add)
+	hs := make([]uint32, 0, n)
+	var offs32 []uint32
+	var offs64 []int64
+	if small {
+		offs32 = make([]uint32, 0, n)
+	} else {
+		offs64 = make([]int64, 0, n)
+	}
+	old := func(i int) int64 {
+		if ri.offs32 != nil {
+			return int64(ri.offs32[i])
+		}
+		return ri.offs64[i]
+	}
+	push := func(h uint32, off int64) {
+		hs = append(hs, h)
+		if small {
+			offs32 = append(offs32, uint32(off))
+		} else {
+			offs64 = append(offs64, off)
+		}
+	}
+	i, j := 0, 0
+	for i < len(ri.hs) || j < len(add) {
+		if j == len(add) || (i < len(ri.hs) && ri.hs[i] <= uint32(add[j].h>>32)) {
+			push(ri.hs[i], old(i))
+			i++
+		} else {
+			push(uint32(add[j].h>>32), add[j].off)
+			j++
+		}
+	}
+	ri.hs, ri.offs32, ri.offs64 = hs, offs32, offs64
+	clear(ri.recent)
 }
 
 // find returns the newest row of id.

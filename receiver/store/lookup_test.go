@@ -146,3 +146,29 @@ func TestHealthTempFilesAreReportedAndRemovedAtStart(t *testing.T) {
 		t.Errorf("the report itself: %v", err)
 	}
 }
+
+// Rows appended while serving are folded into the compact table once they
+// are many; every row is still found, the newest row of an id winning.
+func TestLookupAfterRecentRowsAreMerged(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := mustOpen(t, dir)
+	const n = 5000 // past the 4096 rows that trigger a merge
+	for i := range n {
+		id := fmt.Sprintf("ep-%05d", i)
+		off := s.index.Size() // one writer: the row starts here (no fsync per row: this is about the table)
+		if err := s.index.AppendUnsynced(index.Row{ID: id, Host: "lab1", SHA256: sum([]byte(id)), Bytes: int64(i), Source: index.SourceReceiver}); err != nil {
+			t.Fatal(err)
+		}
+		s.rows.add(id, off)
+	}
+	if len(s.rows.recent) >= n {
+		t.Fatalf("recent rows never merged: %d in the map", len(s.rows.recent))
+	}
+	for _, i := range []int{0, 1, 2500, 4095, 4096, 4999} {
+		id := fmt.Sprintf("ep-%05d", i)
+		os.WriteFile(s.Path(id), nil, 0o640) // Lookup wants the file too
+		if st, found, err := s.Lookup(id); err != nil || !found || st.Bytes != int64(i) {
+			t.Errorf("Lookup(%s) = %+v %v %v", id, st, found, err)
+		}
+	}
+}
