@@ -139,7 +139,7 @@ public_key_file = %q
 		t.Errorf("installed after the update: %s", out)
 	}
 	log, _ := os.ReadFile(filepath.Join(sys, "log"))
-	for _, want := range []string{"daemon-reload", "restart cis490-shipper.service", "restart cis490-update.timer"} {
+	for _, want := range []string{"daemon-reload", "restart cis490-shipper.service", "start cis490-update.timer"} {
 		if !strings.Contains(string(log), want+"\n") {
 			t.Errorf("systemctl %q not called:\n%s", want, log)
 		}
