@@ -543,7 +543,9 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-// prune keeps the two named releases under releases/ and removes the rest.
+// prune keeps the two named releases under releases/ and removes the rest,
+// leftovers of interrupted downloads and unpacks included (it runs once an
+// update has ended).
 func (e *Engine) prune(keep ...string) {
 	root := e.path(ReleasesDir)
 	ents, err := os.ReadDir(root)
@@ -552,9 +554,6 @@ func (e *Engine) prune(keep ...string) {
 	}
 	for _, d := range ents {
 		n := d.Name()
-		if strings.HasPrefix(n, ".download-") {
-			continue
-		}
 		kept := false
 		for _, k := range keep {
 			kept = kept || (k != "" && k == n)
