@@ -240,8 +240,8 @@ func encode(e Entry) ([]byte, error) {
 // change it (exists says whether there was one), and writes it back
 // atomically when fn returns nil. fn's error is returned as is and nothing
 // is written. A file that does not parse is an error: it is never silently
-// replaced. ownerRef names the file whose owner new files get when running
-// as root (the data_dir).
+// replaced. Run as root (the CLI under sudo), the files it creates get the
+// owner of dataDir, the receiver's user.
 func Update(dataDir, host string, fn func(e *Entry, exists bool) error) (Entry, error) {
 	if !wire.ValidHost(host) {
 		return Entry{}, fmt.Errorf("%q is not a valid host id", host)
