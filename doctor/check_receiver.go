@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"cis490/internal/transport"
@@ -32,6 +33,9 @@ func (c receiverCheck) Run(ctx context.Context) Result {
 	switch {
 	case errors.As(err, &we) && we.Status == http.StatusUnauthorized:
 		return result(Fail, "", "%s refused the token (401 %s): token_file must hold a token the receiver's [auth] knows", url, we.Code)
+	case errors.As(err, &we) && we.Code == wire.CodeHostRevoked:
+		return result(Fail, fmt.Sprintf("on the receiver: cis490-receiver host add %s; then here the join line it prints", h.cfg.HostID),
+			"%s revoked host %s (403 host-revoked): it needs a new join", url, h.cfg.HostID)
 	case errors.As(err, &we) && we.Status == http.StatusForbidden:
 		return result(Fail, "", "%s refused host %s (403 %s): %s", url, h.cfg.HostID, we.Code, we.Detail)
 	case errors.As(err, &we):

@@ -176,6 +176,13 @@ func TestReceiverCheck(t *testing.T) {
 		}
 		wantResult(t, s.run(receiver), Fail, "refused host lab1 (403 host-mismatch): token is for lab2", "")
 	})
+	t.Run("a revoked host is told to join again", func(t *testing.T) {
+		s := newScratch(t)
+		s.env.Ping = func(context.Context, config.LabHost) (wire.PingReply, error) {
+			return wire.PingReply{}, &wire.Error{Status: 403, Code: wire.CodeHostRevoked, Detail: "revoked"}
+		}
+		wantResult(t, s.run(receiver), Fail, "revoked host lab1 (403 host-revoked)", "cis490-receiver host add lab1")
+	})
 }
 
 func TestQueueCheck(t *testing.T) {
