@@ -79,6 +79,7 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 	// The store tells the replicator of every stored episode; the
 	// replicator needs the open store, so it is attached afterwards.
 	var replicator atomic.Pointer[replica.Replicator]
+	var handler atomic.Pointer[api.Handler]
 	onStored := func(row index.Row) {
 		if r := replicator.Load(); r != nil {
 			r.Stored(row)
@@ -102,7 +103,13 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 
 	var extraMetrics func(io.Writer)
 	if cfg.Replica.Enabled() {
-		ro := replica.Options{DataDir: dataDir, Config: cfg.Replica, Store: st, Logger: log}
+		ro := replica.Options{DataDir: dataDir, Config: cfg.Replica, Store: st, Logger: log,
+			Uploading: func() int64 {
+				if h := handler.Load(); h != nil {
+					return h.UploadsInFlight()
+				}
+				return 0
+			}}
 		if o.replica != nil {
 			o.replica(&ro)
 		}
@@ -187,6 +194,7 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 		Logger:               log,
 		ExtraMetrics:         extraMetrics,
 	})
+	handler.Store(h)
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -12,10 +12,12 @@
 #     8 × 64 MiB, once without [replica] and once replicating it all;
 # and prints markdown tables with pass/fail per target.
 #
-#   bench/replica/run.sh [reps]      (reps defaults to 1; about 3 min per rep here)
+#   bench/replica/run.sh [reps] [parts]   (reps defaults to 1, about 4 min per rep here;
+#                                          parts: any of large,small,rss,upload)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 reps=${1:-1}
+parts=${2:-large,small,rss,upload}
 out=bench/out/replica
 mkdir -p "$out/bin"
 vgw=$(command -v versitygw || true)
@@ -31,5 +33,5 @@ go build -o "$out/bin/replicabench" ./bench/replica
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "go: $(go version); $("$vgw" --version 2>&1 | head -1); $(curl --version | head -1 | cut -d' ' -f1-2)"
-echo "command: bench/replica/run.sh $reps"
-"$out/bin/replicabench" --receiver "$out/bin/cis490-receiver" --versitygw "$vgw" --out "$out" --reps "$reps"
+echo "command: bench/replica/run.sh $reps $parts"
+"$out/bin/replicabench" --receiver "$out/bin/cis490-receiver" --versitygw "$vgw" --out "$out" --reps "$reps" --parts "$parts"

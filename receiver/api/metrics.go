@@ -111,3 +111,6 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// UploadsInFlight returns how many episode uploads are streaming now.
+func (h *Handler) UploadsInFlight() int64 { return h.m.inFlight.Load() }

@@ -33,6 +33,7 @@ const (
 	DefaultBackoffMin   = time.Second
 	DefaultBackoffMax   = 5 * time.Minute
 	DefaultStallTimeout = 60 * time.Second
+	DefaultYieldMax     = 10 * time.Minute
 	statusEvery         = 5 * time.Second
 	flushTimeout        = 5 * time.Second
 )
@@ -68,6 +69,13 @@ type Options struct {
 	// StatusEvery is how often the state is published for `replica
 	// status` and fleet-health while something is pending (5 s).
 	StatusEvery time.Duration
+	// Uploading, if set, returns how many uploads are streaming into the
+	// receiver now: replication yields to them (see Run).
+	Uploading func() int64
+	// YieldMax is how long the oldest pending episode may wait while
+	// replication yields to uploads (10 min); past it one episode at a time
+	// is copied even during uploads.
+	YieldMax time.Duration
 	// Event, if set, is called after each recorded episode, failure and
 	// uploaded day object (tests wait on it). It must not block.
 	Event func(Event)
@@ -127,8 +135,11 @@ func NewClient(c config.Replica) (*s3.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The body is protected by the signed x-amz-checksum-sha256 header,
+	// which the store checks; signing the payload hash as well would make
+	// the store hash every byte twice.
 	return s3.New(s3.Config{Endpoint: c.Endpoint, Bucket: c.Bucket, Region: c.Region,
-		AccessKeyID: id, SecretAccessKey: key, PathStyle: c.PathStyle, CAFile: c.CAFile})
+		AccessKeyID: id, SecretAccessKey: key, PathStyle: c.PathStyle, CAFile: c.CAFile, UnsignedPayload: true})
 }
 
 func secret(inline, file, name string) (string, error) {
@@ -169,6 +180,9 @@ func New(o Options) (*Replicator, error) {
 	}
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = DefaultStallTimeout
+	}
+	if o.YieldMax <= 0 {
+		o.YieldMax = DefaultYieldMax
 	}
 	if o.StatusEvery <= 0 {
 		o.StatusEvery = statusEvery
@@ -249,21 +263,41 @@ func dayOf(receivedAt string) (string, bool) {
 
 // Run replicates until ctx ends.
 func (r *Replicator) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	work := make(chan *item)
+	// Workers upload; a confirmed episode is then recorded by a goroutine
+	// of its own, so the record's fsync (shared by the episodes confirmed
+	// meanwhile) is never in an upload's way.
+	var wg, recording sync.WaitGroup
+	work := make(chan *item, r.o.Config.Concurrency)
 	done := make(chan result, r.o.Config.Concurrency)
+	send := func(res result) {
+		select {
+		case done <- res:
+		case <-ctx.Done():
+		}
+	}
 	for i := 0; i < r.o.Config.Concurrency; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for it := range work {
-				done <- result{it: it, err: r.upload(ctx, it)}
+				err := r.upload(ctx, it)
+				send(result{it: it, err: err, uploaded: true})
+				if err != nil {
+					continue
+				}
+				recording.Add(1)
+				go func() {
+					defer recording.Done()
+					row := replicalog.Row{ID: it.row.ID, SHA256: it.row.SHA256, At: wire.FormatTime(r.o.Now())}
+					send(result{it: it, err: r.record.Append(row)})
+				}()
 			}
 		}()
 	}
 	defer func() {
 		close(work)
 		wg.Wait()
+		recording.Wait()
 		// A stopping receiver brings the day objects up to date with what
 		// the bucket confirmed, within a few seconds.
 		if r.ready(r.o.Now()) {
@@ -285,8 +319,18 @@ func (r *Replicator) Run(ctx context.Context) error {
 		if err := r.readIndex(); err != nil {
 			r.fail(nil, KindLocal, err)
 		}
-		// Hand out work while workers are free.
-		for busy < r.o.Config.Concurrency {
+		// Hand out work while workers are free. Uploads into the receiver
+		// come first: while one streams, no new copy starts, unless the
+		// oldest pending episode has waited YieldMax, and then one at a
+		// time. The store wakes the loop when an upload is stored.
+		limit := r.o.Config.Concurrency
+		if r.o.Uploading != nil && r.o.Uploading() > 0 {
+			limit = 0
+			if r.overdue(now) {
+				limit = 1
+			}
+		}
+		for busy < limit {
 			it := r.next(now)
 			if it == nil {
 				break
@@ -321,7 +365,12 @@ func (r *Replicator) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case res := <-done:
-			busy--
+			if res.uploaded {
+				busy--
+				if res.err == nil {
+					break // recording follows
+				}
+			}
 			r.finish(res, r.o.Now())
 		case <-r.wake:
 		case <-timer.C:
@@ -329,9 +378,12 @@ func (r *Replicator) Run(ctx context.Context) error {
 	}
 }
 
+// result is a worker's news of an episode: uploaded (and confirmed, when
+// err is nil), or recorded.
 type result struct {
-	it  *item
-	err error
+	it       *item
+	err      error
+	uploaded bool
 }
 
 // ready reports whether the store may be tried now (no global backoff).
@@ -364,6 +416,17 @@ func (r *Replicator) nextWake(now time.Time, busy int) time.Duration {
 		}
 	}
 	return wait
+}
+
+// overdue reports whether the oldest pending episode has waited YieldMax.
+func (r *Replicator) overdue(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pending) == 0 {
+		return false
+	}
+	t, err := wire.ParseTime(r.pending[0].row.ReceivedAt)
+	return err == nil && now.Sub(t) > r.o.YieldMax
 }
 
 // next returns the oldest pending episode that may be tried now.
