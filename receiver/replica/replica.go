@@ -102,8 +102,9 @@ type Replicator struct {
 	wake   chan struct{}
 
 	mu         sync.Mutex
-	pending    []*item // in index order
-	inflight   map[string]bool
+	pending    []*item         // in index order
+	inflight   map[string]bool // claimed, until recorded or failed
+	active     int             // uploads running
 	replicated map[string]struct{}
 	indexOff   int64 // bytes of index.jsonl read so far
 	dayFirst   map[string]int64
@@ -263,11 +264,13 @@ func dayOf(receivedAt string) (string, bool) {
 
 // Run replicates until ctx ends.
 func (r *Replicator) Run(ctx context.Context) error {
-	// Workers upload; a confirmed episode is then recorded by a goroutine
-	// of its own, so the record's fsync (shared by the episodes confirmed
-	// meanwhile) is never in an upload's way.
+	// Workers take the next episode themselves (claim) as soon as they are
+	// free; a confirmed episode is then recorded by a goroutine of its own,
+	// so the record's fsync (shared by the episodes confirmed meanwhile) is
+	// never in an upload's way. The loop below keeps the books: the index
+	// tail, failures, records, day objects, tiering, status.
 	var wg, recording sync.WaitGroup
-	work := make(chan *item, r.o.Config.Concurrency)
+	kick := make(chan struct{}, r.o.Config.Concurrency)
 	done := make(chan result, r.o.Config.Concurrency)
 	send := func(res result) {
 		select {
@@ -279,10 +282,22 @@ func (r *Replicator) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for it := range work {
+			for {
+				it := r.claim(r.o.Now())
+				if it == nil {
+					select {
+					case <-kick:
+						continue
+					case <-ctx.Done():
+						return
+					}
+				}
 				err := r.upload(ctx, it)
-				send(result{it: it, err: err, uploaded: true})
+				r.mu.Lock()
+				r.active--
+				r.mu.Unlock()
 				if err != nil {
+					send(result{it: it, err: err})
 					continue
 				}
 				recording.Add(1)
@@ -295,7 +310,6 @@ func (r *Replicator) Run(ctx context.Context) error {
 		}()
 	}
 	defer func() {
-		close(work)
 		wg.Wait()
 		recording.Wait()
 		// A stopping receiver brings the day objects up to date with what
@@ -309,7 +323,6 @@ func (r *Replicator) Run(ctx context.Context) error {
 	}()
 	r.log.Info("replicating", "endpoint", r.o.Config.Endpoint, "bucket", r.client.Bucket(),
 		"prefix", r.o.Config.Prefix, "pending", r.pendingLen())
-	busy := 0
 	nextTier := r.o.Now()
 	nextStatus := r.o.Now()
 	timer := time.NewTimer(0)
@@ -319,27 +332,10 @@ func (r *Replicator) Run(ctx context.Context) error {
 		if err := r.readIndex(); err != nil {
 			r.fail(nil, KindLocal, err)
 		}
-		// Hand out work while workers are free. Uploads into the receiver
-		// come first: while one streams, no new copy starts, unless the
-		// oldest pending episode has waited YieldMax, and then one at a
-		// time. The store wakes the loop when an upload is stored.
-		limit := r.o.Config.Concurrency
-		if r.o.Uploading != nil && r.o.Uploading() > 0 {
-			limit = 0
-			if r.overdue(now) {
-				limit = 1
-			}
-		}
-		for busy < limit {
-			it := r.next(now)
-			if it == nil {
-				break
-			}
+		for i := 0; i < r.o.Config.Concurrency; i++ {
 			select {
-			case work <- it:
-				busy++
-			case <-ctx.Done():
-				return nil
+			case kick <- struct{}{}:
+			default:
 			}
 		}
 		if r.ready(now) {
@@ -353,7 +349,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 			r.writeStatus()
 			nextStatus = now.Add(r.o.StatusEvery)
 		}
-		wait := r.nextWake(now, busy)
+		wait := r.nextWake(now)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -365,12 +361,6 @@ func (r *Replicator) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case res := <-done:
-			if res.uploaded {
-				busy--
-				if res.err == nil {
-					break // recording follows
-				}
-			}
 			r.finish(res, r.o.Now())
 		case <-r.wake:
 		case <-timer.C:
@@ -378,12 +368,10 @@ func (r *Replicator) Run(ctx context.Context) error {
 	}
 }
 
-// result is a worker's news of an episode: uploaded (and confirmed, when
-// err is nil), or recorded.
+// result is a worker's news of an episode: recorded (err nil), or failed.
 type result struct {
-	it       *item
-	err      error
-	uploaded bool
+	it  *item
+	err error
 }
 
 // ready reports whether the store may be tried now (no global backoff).
@@ -394,11 +382,11 @@ func (r *Replicator) ready(now time.Time) bool {
 }
 
 // nextWake returns how long the loop may sleep.
-func (r *Replicator) nextWake(now time.Time, busy int) time.Duration {
+func (r *Replicator) nextWake(now time.Time) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	wait := r.o.StatusEvery
-	if d := r.notBefore.Sub(now); d > 0 && d < wait && busy < r.o.Config.Concurrency {
+	if d := r.notBefore.Sub(now); d > 0 && d < wait {
 		wait = d
 	}
 	for _, it := range r.pending {
@@ -429,11 +417,22 @@ func (r *Replicator) overdue(now time.Time) bool {
 	return err == nil && now.Sub(t) > r.o.YieldMax
 }
 
-// next returns the oldest pending episode that may be tried now.
-func (r *Replicator) next(now time.Time) *item {
+// claim returns the oldest pending episode that may be tried now, or nil.
+// Uploads into the receiver come first: while one streams, no new copy
+// starts, unless the oldest pending episode has waited YieldMax, and then
+// one at a time (the store wakes the loop, and so the workers, when an
+// upload is stored).
+func (r *Replicator) claim(now time.Time) *item {
+	limit := r.o.Config.Concurrency
+	if r.o.Uploading != nil && r.o.Uploading() > 0 {
+		limit = 0
+		if r.overdue(now) {
+			limit = 1
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now.Before(r.notBefore) {
+	if now.Before(r.notBefore) || r.active >= limit {
 		return nil
 	}
 	for _, it := range r.pending {
@@ -441,6 +440,7 @@ func (r *Replicator) next(now time.Time) *item {
 			continue
 		}
 		r.inflight[it.row.ID] = true
+		r.active++
 		return it
 	}
 	return nil
