@@ -114,7 +114,11 @@ code_repo_dropin() {
 
 case "${1:-}" in
   "") ;;
-  --uninstall) uninstall; exit 0 ;;
+  --uninstall)
+    # The update's drop-in and its release copies go with the units and the
+    # release; its state (the versions that failed here) stays with the data.
+    rm -rf "$DESTDIR$UNIT_DIR/cis490-update.service.d" "$DESTDIR$HOME_DIR/releases"
+    uninstall; exit 0 ;;
   -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
   --join)
     [ $# -ge 3 ] || { echo "usage: $0 --join URL TOKEN --ca-sha256 FP [--host-id H]" >&2; exit 2; }

@@ -132,10 +132,16 @@ fi
 for role in lab-host receiver; do
   root=$WORK/$role
   script=install-$role.sh
+  # What cis490-shipper update keeps: release copies, a code-repo drop-in.
+  if [ "$role" = lab-host ]; then
+    mkdir -p "$root/opt/cis490/releases/v0/bin" "$root/etc/systemd/system/cis490-update.service.d"
+    : > "$root/etc/systemd/system/cis490-update.service.d/code-repo.conf"
+  fi
   run "$role" "$root/opt/cis490/scripts/$script" --uninstall
   [ -z "$(ls "$root/etc/systemd/system")" ] || fail "$role: units left after --uninstall: $(ls "$root/etc/systemd/system")"
   [ -z "$(ls "$root/usr/local/bin")" ] || fail "$role: binaries left after --uninstall"
   [ ! -e "$root/opt/cis490/bin" ] || fail "$role: release copy left after --uninstall"
+  [ ! -e "$root/opt/cis490/releases" ] || fail "$role: update's release copies left after --uninstall"
   [ -f "$root/etc/cis490/${role}.toml" ] || fail "$role: --uninstall removed the config"
   grep -q '^disable --now cis490-' "$WORK/$role.log" || fail "$role: --uninstall disabled nothing"
 done
