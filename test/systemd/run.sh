@@ -371,8 +371,9 @@ check_oneshots() {
 # reason (docs/deploy.md, "Hardening"). cis490-update installs software: it
 # runs as root with the capabilities to chown and to switch users, in the
 # host's user namespace, with the network; those items alone weigh about 2.
+# The limit sits just above today's score, so a loosened sandbox fails.
 declare -A EXPOSURE_MAX=(
-  [cis490-update.service]=3.0
+  [cis490-update.service]=2.4
 )
 
 # check_security: systemd-analyze security (online) rates each service 2.0
