@@ -2,6 +2,7 @@ package enroll
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -53,8 +54,7 @@ func labHost(t *testing.T) config.LabHost {
 }
 
 func TestJoinTrustStopsBeforeTheSecret(t *testing.T) {
-	served, servedDER, _ := pki.NewCA("served", time.Now())
-	_ = served
+	_, servedDER, _ := pki.NewCA("served", time.Now())
 	other, _, _ := pki.NewCA("pinned", time.Now())
 	tests := []struct {
 		name    string
@@ -182,5 +182,74 @@ func TestRenewOutcomes(t *testing.T) {
 				t.Fatalf("state %+v, want failed", st)
 			}
 		})
+	}
+}
+
+// fakeCA is a receiver stand-in that signs joins over plain HTTP; failFirst
+// makes it answer the first join 503 after signing (a lost answer).
+type fakeCA struct {
+	ca        *pki.CA
+	mu        sync.Mutex
+	keys      []string // public key sums of the CSRs it saw
+	failFirst bool
+}
+
+func (f *fakeCA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case wire.CAPath:
+		w.Write(pki.EncodeCert(f.ca.Cert.Raw))
+	case wire.JoinPath:
+		var req wire.JoinRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		csr, err := pki.CheckCSR(*req.CSR, req.Host)
+		if err != nil {
+			http.Error(w, `{"error":"bad-csr"}`, 400)
+			return
+		}
+		sum, _ := pki.PublicKeySum(csr.PublicKey)
+		f.mu.Lock()
+		f.keys = append(f.keys, sum)
+		fail := f.failFirst
+		f.failFirst = false
+		f.mu.Unlock()
+		if fail {
+			http.Error(w, `{"error":"busy"}`, 503)
+			return
+		}
+		is, _ := f.ca.IssueClient(req.Host, csr.PublicKey, 90, time.Now())
+		w.WriteHeader(201)
+		json.NewEncoder(w).Encode(wire.JoinReply{Host: req.Host, Token: "cis490t_x", Cert: string(pki.EncodeCert(is.DER)),
+			CA: string(pki.EncodeCert(f.ca.Cert.Raw)), NotAfter: wire.FormatTime(is.NotAfter), RenewAfter: wire.FormatTime(is.RenewAfter)})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TestJoinKeyReuse: a join whose answer did not arrive is retried with the
+// same key; a join after a finished one (a host re-admitted, perhaps for a
+// leaked key) makes a new key.
+func TestJoinKeyReuse(t *testing.T) {
+	ca, _, _ := pki.NewCA("fleet", time.Now())
+	f := &fakeCA{ca: ca, failFirst: true}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	cfg := labHost(t)
+	join := func() error {
+		_, err := Join(context.Background(), JoinOptions{URL: srv.URL, Secret: "cis490j_s", Config: cfg})
+		return err
+	}
+	if err := join(); err == nil {
+		t.Fatal("first join succeeded; the fake receiver answered 503")
+	}
+	if err := join(); err != nil {
+		t.Fatal(err)
+	}
+	if err := join(); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.keys) != 3 || f.keys[0] != f.keys[1] || f.keys[2] == f.keys[1] {
+		t.Fatalf("keys sent %v: want the retry to reuse the first key, the join after a finished one a new key", f.keys)
 	}
 }

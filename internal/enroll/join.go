@@ -103,8 +103,19 @@ func Join(ctx context.Context, o JoinOptions) (JoinResult, error) {
 	}
 	req := wire.JoinRequest{Host: o.Config.HostID}
 	if withCert {
+		// The key of an unfinished join is reused (a lost answer must not
+		// strand the host); after a finished one, a new join (a re-admitted
+		// host, perhaps revoked for a leaked key) starts with a new key.
+		if st, joined, _ := ReadState(files.Cert); joined && st.Status != StatusJoining {
+			if err := os.Remove(files.Key); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return res, fmt.Errorf("key: %w", err)
+			}
+		}
 		key, reused, err := loadOrMakeKey(files.Key, files.Owner)
 		if err != nil {
+			return res, err
+		}
+		if err := writeState(files, State{Status: StatusJoining, At: fmtTime(now())}); err != nil {
 			return res, err
 		}
 		if reused {

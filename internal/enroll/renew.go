@@ -25,6 +25,10 @@ const (
 	StatusFailed  = "failed"
 )
 
+// StatusJoining is the state of a join whose answer has not arrived yet:
+// the next join reuses its key.
+const StatusJoining = "joining"
+
 // ErrRefused reports a renewal the operator must act on: the host is
 // revoked, its certificate expired, the receiver refused the CSR or has no
 // CA. cert-renew exits 3 on it; other failures are transient (exit 1).
