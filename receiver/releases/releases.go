@@ -148,6 +148,15 @@ func (s *Store) Publish(src string, pub ed25519.PublicKey, now time.Time) (relea
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return m, err
 	}
+	// One publish at a time: the seq check above is repeated under the lock.
+	unlock, err := atomicio.Lock(s.dir, 0)
+	if err != nil {
+		return m, err
+	}
+	defer unlock()
+	if cur, err := s.Current(); err == nil && m.Seq <= cur.Parsed.Seq {
+		return m, fmt.Errorf("%w: seq %d, current %d (%s)", ErrNotNewer, m.Seq, cur.Parsed.Seq, cur.Parsed.Version)
+	}
 	uid, gid := owner(filepath.Dir(s.dir))
 	chown(s.dir, uid, gid)
 	name := strconv.FormatInt(m.Seq, 10)

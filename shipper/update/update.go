@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"cis490/internal/atomicio"
@@ -195,15 +194,11 @@ func lockState(dir string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
+	unlock, err := atomicio.TryLock(filepath.Join(dir, ".lock"), 0o644)
+	if errors.Is(err, atomicio.ErrLocked) {
+		return nil, fmt.Errorf("another update is running (%w)", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("another update is running (%s is locked)", f.Name())
-	}
-	return func() { f.Close() }, nil
+	return unlock, err
 }
 
 func refused(res Result, format string, args ...any) Result {
