@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -234,6 +235,13 @@ func (h *Handler) doRenew(w http.ResponseWriter, r *http.Request) *wire.Error {
 	csr, err := pki.CheckCSR(req.CSR, host)
 	if err != nil {
 		return wire.Errorf(http.StatusBadRequest, wire.CodeBadCSR, "%v", err)
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		// A renewal is for a new key (SPEC §14): the one in use may be
+		// what the host needs to get rid of.
+		if cur, ok := r.TLS.PeerCertificates[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && cur.Equal(csr.PublicKey) {
+			return wire.Errorf(http.StatusBadRequest, wire.CodeBadCSR, "the CSR carries the key of the certificate in use; a renewal needs a new key")
+		}
 	}
 	now := h.o.Now()
 	var reply RenewReply

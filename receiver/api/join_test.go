@@ -335,6 +335,9 @@ func TestRenewAndRevoke(t *testing.T) {
 	if w := je.do(withCert(first)); w.Code != http.StatusOK {
 		t.Fatalf("ping with the certificate the renewal replaced: %d %s", w.Code, w.Body)
 	}
+	sameKey := renewReq(joined.Token, "lab7", csrPEM(t, newKey, "lab7"))
+	sameKey.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
+	wantError(t, je.do(sameKey), http.StatusBadRequest, wire.CodeBadCSR)
 	w = je.do(renewReq(joined.Token, "lab7", csrPEM(t, newKey, "lab7")))
 	json.Unmarshal(w.Body.Bytes(), &rr)
 	cert, _ = pki.ParseCert([]byte(rr.Cert))
