@@ -109,6 +109,18 @@ else
   echo "SKIP install-drain: the shipper does not run on this machine"
 fi
 
+# [update] code_repo gives cis490-update.service write access to the
+# checkout through a drop-in; unsetting it takes the drop-in away.
+dropin=$root/etc/systemd/system/cis490-update.service.d/code-repo.conf
+cp "$root/etc/cis490/lab-host.toml" "$WORK/lab-host.toml.saved"
+sed -i 's|^# code_repo = .*|code_repo = "/srv/experiment"|' "$root/etc/cis490/lab-host.toml"
+run lab-host "$root/opt/cis490/scripts/install-lab-host.sh"
+grep -qx 'ReadWritePaths=/srv/experiment' "$dropin" 2>/dev/null || fail "lab-host: no code-repo drop-in for /srv/experiment"
+cp "$WORK/lab-host.toml.saved" "$root/etc/cis490/lab-host.toml"
+run lab-host "$root/opt/cis490/scripts/install-lab-host.sh"
+[ ! -e "$dropin" ] || fail "lab-host: code-repo drop-in left after code_repo was unset"
+echo "ok install: lab-host installer writes and removes the code checkout's drop-in"
+
 check_role receiver install-receiver.sh /etc/cis490/receiver.toml cis490-receiver.service \
   cis490-fleet-health.timer cis490-receiver /var/lib/cis490
 
