@@ -38,7 +38,9 @@ func Unpack(r io.Reader, dir string) error {
 	if err != nil {
 		return fmt.Errorf("%w: not gzip: %v", ErrUnsafeArchive, err)
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	// Modes are set explicitly: the update service runs with umask 077, and
+	// the release must look as a manual unpack would (0755/0644).
+	if err := mkdir755(dir); err != nil {
 		return err
 	}
 	tr := tar.NewReader(zr)
@@ -77,6 +79,9 @@ func Unpack(r io.Reader, dir string) error {
 			if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
 				return fmt.Errorf("%w: %q is not a directory", ErrUnsafeArchive, rel)
 			}
+			if err := os.Chmod(dst, 0o755); err != nil {
+				return err
+			}
 		case tar.TypeReg:
 			total += h.Size
 			if h.Size < 0 || total > maxUnpackBytes {
@@ -108,6 +113,13 @@ func Unpack(r io.Reader, dir string) error {
 		return fmt.Errorf("%w: empty archive", ErrUnsafeArchive)
 	}
 	return nil
+}
+
+func mkdir755(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
 }
 
 // entryPath checks a tar name and returns it relative to the archive's one
@@ -153,6 +165,10 @@ func writeEntry(dst string, r io.Reader, size int64, mode os.FileMode) error {
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnsafeArchive, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
 	}
 	n, err := io.Copy(f, io.LimitReader(r, size))
 	if err == nil && n != size {

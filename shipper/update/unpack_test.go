@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -120,4 +121,33 @@ func FuzzUnpack(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+func TestUnpackSetsModesWhateverTheUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "rel")
+	ents := []entry{{name: "r/", typ: tar.TypeDir}, {name: "r/bin/", typ: tar.TypeDir}, {name: "r/bin/x", typ: tar.TypeReg, body: "#!/bin/sh\n"}, {name: "r/README", typ: tar.TypeReg, body: "hi"}}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, e := range ents {
+		mode := int64(0o644)
+		if e.typ == tar.TypeDir || e.name == "r/bin/x" {
+			mode = 0o755
+		}
+		tw.WriteHeader(&tar.Header{Name: e.name, Typeflag: e.typ, Mode: mode, Size: int64(len(e.body))})
+		tw.Write([]byte(e.body))
+	}
+	tw.Close()
+	zw.Close()
+	if err := Unpack(&buf, dir); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{"": 0o755, "bin": 0o755, "bin/x": 0o755, "README": 0o644} {
+		fi, err := os.Stat(filepath.Join(dir, p))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %v", p, fi.Mode().Perm(), err, want)
+		}
+	}
 }

@@ -527,6 +527,10 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
+	if err := out.Chmod(fi.Mode().Perm()); err != nil { // whatever the umask
+		out.Close()
+		return err
+	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
 		return err
