@@ -203,7 +203,7 @@ func (f *fakeCA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewDecoder(r.Body).Decode(&req)
 		csr, err := pki.CheckCSR(*req.CSR, req.Host)
 		if err != nil {
-			http.Error(w, `{"error":"bad-csr"}`, 400)
+			http.Error(w, `{"error":"bad-csr"}`, http.StatusBadRequest)
 			return
 		}
 		sum, _ := pki.PublicKeySum(csr.PublicKey)
@@ -213,11 +213,11 @@ func (f *fakeCA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.failFirst = false
 		f.mu.Unlock()
 		if fail {
-			http.Error(w, `{"error":"busy"}`, 503)
+			http.Error(w, `{"error":"busy"}`, http.StatusServiceUnavailable)
 			return
 		}
 		is, _ := f.ca.IssueClient(req.Host, csr.PublicKey, 90, time.Now())
-		w.WriteHeader(201)
+		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(wire.JoinReply{Host: req.Host, Token: "cis490t_x", Cert: string(pki.EncodeCert(is.DER)),
 			CA: string(pki.EncodeCert(f.ca.Cert.Raw)), NotAfter: wire.FormatTime(is.NotAfter), RenewAfter: wire.FormatTime(is.RenewAfter)})
 	default:
