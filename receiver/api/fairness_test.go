@@ -137,8 +137,7 @@ func TestBodySlowerThanMinBodyRateIsCutOff(t *testing.T) {
 		}
 	}()
 	defer func() { close(stop); wg.Wait() }()
-	c.SetReadDeadline(time.Now().Add(15 * time.Second))
-	if b, err := io.ReadAll(c); err != nil {
+	if b, err := readUntilClosed(c, 15*time.Second); err != nil {
 		t.Fatalf("a 10 B/s body is still read 15 s later (got %q: %v)", b, err)
 	}
 	e.assertNothingStored()
@@ -162,8 +161,7 @@ func TestRefusedBeforeBodyIsAnsweredAndClosed(t *testing.T) {
 			c := dialRaw(t, srv)
 			fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n%s: lab2\r\n%s: nothex\r\nContent-Length: 100\r\n\r\n",
 				wire.EpisodeURLPath("ep"), tc.auth, wire.HeaderHost, wire.HeaderSHA256)
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			b, err := io.ReadAll(c)
+			b, err := readUntilClosed(c, 10*time.Second)
 			if err != nil {
 				t.Fatalf("no answer and no close within 10 s (read %q: %v)", b, err)
 			}

@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +28,20 @@ func dialRaw(t *testing.T, srv *httptest.Server) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// readUntilClosed reads c until the server closes it or the deadline
+// passes. A reset counts as closed: a server that closes a socket with
+// unread request bytes in its buffer sends RST rather than FIN, and which of
+// the two the client sees depends on how far the body had got. Only the
+// deadline is an error.
+func readUntilClosed(c net.Conn, d time.Duration) ([]byte, error) {
+	c.SetReadDeadline(time.Now().Add(d))
+	b, err := io.ReadAll(c)
+	if errors.Is(err, syscall.ECONNRESET) {
+		err = nil
+	}
+	return b, err
 }
 
 // rawRequest sends text on a fresh connection to srv and returns the

@@ -122,8 +122,7 @@ func TestHostHealthStalledBodyIsCutOff(t *testing.T) {
 	t.Cleanup(srv.Close) // after the connection is closed
 	c := dialRaw(t, srv)
 	fmt.Fprintf(c, "PUT %slab2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 1000\r\n\r\n{\"a\":", wire.HostHealthPrefix, sharedToken)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	b, err := io.ReadAll(c)
+	b, err := readUntilClosed(c, 10*time.Second)
 	if err != nil {
 		t.Fatalf("connection still open 10 s after the body stalled (read %q: %v)", b, err)
 	}
