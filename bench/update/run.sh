@@ -74,14 +74,20 @@ echo "update, nothing new: runs $runs  median CPU $(printf '%s\n' "${cpu[@]}" | 
 
 # 2. 10 MiB download: curl against the update's own path, alternating.
 path=/v1/releases/files/$(basename "$f")
-c=() u=()
+c=() u=() cs=()
 for _ in $(seq "$runs"); do
   rm -f "$run/curl.out" "$run/dl.out"
   c+=("$(curl -fs -H "Authorization: Bearer $(cat "$run/token")" -o "$run/curl.out" -w '%{time_total}' "http://127.0.0.1:18491$path")")
-  u+=("$("$out/bin/download" --url http://127.0.0.1:18491 --token-file "$run/token" --path "$path" --out "$run/dl.out" | cut -d' ' -f2)")
+  # curl with the check update makes: the sha256 of what it wrote.
+  start=$(date +%s%N)
+  curl -fs -H "Authorization: Bearer $(cat "$run/token")" -o "$run/curl.out" "http://127.0.0.1:18491$path"
+  sha256sum "$run/curl.out" >/dev/null
+  cs+=("$(awk -v n="$(( $(date +%s%N) - start ))" 'BEGIN {printf "%.4f", n / 1e9}')")
+  u+=("$("$out/bin/download" --url http://127.0.0.1:18491 --token-file "$run/token" --file "$(basename "$f")" \
+    --sha256 "$(sha256sum "$f" | cut -d' ' -f1)" --bytes "$(stat -c %s "$f")" --out "$run/dl.out" | cut -d' ' -f2)")
 done
-cm=$(printf '%s\n' "${c[@]}" | median) um=$(printf '%s\n' "${u[@]}" | median)
-awk -v c="$cm" -v u="$um" 'BEGIN { printf "10 MiB download: curl median %.1f ms (%.0f MiB/s), update path median %.1f ms (%.0f MiB/s): %.2f x curl\n", c*1000, 10/c, u*1000, 10/u, c/u }'
+cm=$(printf '%s\n' "${c[@]}" | median) um=$(printf '%s\n' "${u[@]}" | median) csm=$(printf '%s\n' "${cs[@]}" | median)
+awk -v c="$cm" -v u="$um" -v cs="$csm" 'BEGIN { printf "10 MiB download: curl median %.1f ms (%.0f MiB/s); curl + sha256sum %.1f ms; update path (size and sha256 checked) median %.1f ms (%.0f MiB/s): %.2f x curl, %.2f x curl + sha256sum\n", c*1000, 10/c, cs*1000, u*1000, 10/u, c/u, cs/u }'
 
 # 3. fleet over the 1 000 000-row data directory of bench/fleethealth.
 fh=bench/out/fleethealth
