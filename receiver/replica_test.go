@@ -273,3 +273,24 @@ func replicaStatusJSON(t *testing.T, cfg string) replicalog.Status {
 	}
 	return st
 }
+
+func TestReplicaCommandsNeedTheTable(t *testing.T) {
+	cfg := writeConfig(t, t.TempDir(), "")
+	for _, args := range [][]string{
+		{"replica", "status", "--json", "--config", cfg},
+		{"replica", "verify", "--json", "--config", cfg},
+		{"replica", "restore", "--json", "--config", cfg},
+		{"replica"},
+		{"replica", "frobnicate"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), args, &out, &errb); code != 2 {
+				t.Errorf("exit %d, want 2\n%s%s", code, out.String(), errb.String())
+			}
+			if len(args) > 3 && !strings.Contains(out.String(), `"error"`) {
+				t.Errorf("--json printed %q", out.String())
+			}
+		})
+	}
+}

@@ -36,6 +36,7 @@ const (
 	DefaultYieldMax     = 10 * time.Minute
 	statusEvery         = 5 * time.Second
 	flushTimeout        = 5 * time.Second
+	yieldPoll           = 20 * time.Millisecond
 )
 
 // Error kinds of local failures (the store's are s3.Kind*).
@@ -43,6 +44,9 @@ const (
 	KindLocal    = "local"    // the store/ file is missing, short or unreadable
 	KindChecksum = "checksum" // the store answered another checksum, or none
 	KindStall    = "stall"    // the store stopped reading or answering
+	// KindYield is a copy abandoned for an upload into the receiver: not a
+	// failure, the episode is simply copied again later.
+	KindYield = "yield"
 )
 
 // Options configure a Replicator.
@@ -83,7 +87,7 @@ type Options struct {
 
 // Event is what Options.Event hears of.
 type Event struct {
-	Kind string // "replicated", "failed", "day"
+	Kind string // "replicated", "failed", "yielded", "day"
 	ID   string // episode id or day
 	Err  error
 }
@@ -468,6 +472,10 @@ func (r *Replicator) finish(res result, now time.Time) {
 		r.mu.Unlock()
 		r.event(Event{Kind: "replicated", ID: res.it.row.ID})
 		return
+	}
+	if kindOf(res.err) == KindYield {
+		r.event(Event{Kind: "yielded", ID: res.it.row.ID})
+		return // copied again once the uploads are done
 	}
 	if errors.Is(res.err, context.Canceled) && kindOf(res.err) != KindStall {
 		return // shutting down

@@ -47,7 +47,7 @@ func (r *Replicator) upload(ctx context.Context, it *item) error {
 		meta[MetaCommit] = row.Commit
 	}
 	var got string
-	err = r.watch(ctx, func(ctx context.Context, progress func()) error {
+	err = r.watchYielding(ctx, func(ctx context.Context, progress func()) error {
 		var err error
 		got, err = r.client.Put(ctx, s3.PutInput{Key: key, Body: &progressReader{r: f, progress: progress},
 			Size: row.Bytes, SHA256: row.SHA256, Meta: meta, ContentType: "application/zstd"})
@@ -90,21 +90,45 @@ func (r *Replicator) storePath(id string) string {
 // reported for StallTimeout: a store that stops reading the body or never
 // answers is abandoned, and the attempt is a failure of kind stall.
 func (r *Replicator) watch(ctx context.Context, fn func(ctx context.Context, progress func()) error) error {
+	return r.watchOpts(ctx, false, fn)
+}
+
+// watchYielding is watch that also abandons the copy (kind yield, not a
+// failure) as soon as an upload into the receiver starts, unless the
+// oldest pending episode is overdue: uploads come first, and the copy is
+// made again later.
+func (r *Replicator) watchYielding(ctx context.Context, fn func(ctx context.Context, progress func()) error) error {
+	return r.watchOpts(ctx, r.o.Uploading != nil, fn)
+}
+
+func (r *Replicator) watchOpts(ctx context.Context, yield bool, fn func(ctx context.Context, progress func()) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	progress := func() { last.Store(time.Now().UnixNano()) }
-	var stalled atomic.Bool
+	var stalled, yielded atomic.Bool
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
 		tick := time.NewTicker(max(r.o.StallTimeout/8, 10*time.Millisecond))
 		defer tick.Stop()
+		var yieldTick <-chan time.Time
+		if yield {
+			t := time.NewTicker(yieldPoll)
+			defer t.Stop()
+			yieldTick = t.C
+		}
 		for {
 			select {
 			case <-stop:
 				return
+			case <-yieldTick:
+				if r.o.Uploading() > 0 && !r.overdue(r.o.Now()) {
+					yielded.Store(true)
+					cancel()
+					return
+				}
 			case <-tick.C:
 				if time.Since(time.Unix(0, last.Load())) > r.o.StallTimeout {
 					stalled.Store(true)
@@ -115,6 +139,9 @@ func (r *Replicator) watch(ctx context.Context, fn func(ctx context.Context, pro
 		}
 	}()
 	err := fn(ctx, progress)
+	if err != nil && yielded.Load() {
+		return &kindError{KindYield, fmt.Errorf("gave way to an upload into the receiver: %w", err)}
+	}
 	if err != nil && stalled.Load() {
 		return &kindError{KindStall, fmt.Errorf("no progress for %s: %w", r.o.StallTimeout, err)}
 	}
