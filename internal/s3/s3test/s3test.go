@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,6 +99,8 @@ func (s *Server) start(bin string) {
 	}
 	args = append(args, "posix", s.Dir)
 	cmd := exec.Command(bin, args...)
+	// A test binary that dies (a timeout's panic) takes the server along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	s.stderr = &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = s.stderr, s.stderr
 	if err := cmd.Start(); err != nil {
