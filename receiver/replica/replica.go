@@ -280,6 +280,11 @@ func (r *Replicator) Run(ctx context.Context) error {
 		select {
 		case done <- res:
 		case <-ctx.Done():
+			// The loop has stopped; an episode already recorded in
+			// replica.jsonl must still count for the final day objects.
+			if res.err == nil {
+				r.finish(res, r.o.Now())
+			}
 		}
 	}
 	for i := 0; i < r.o.Config.Concurrency; i++ {
@@ -316,6 +321,14 @@ func (r *Replicator) Run(ctx context.Context) error {
 	defer func() {
 		wg.Wait()
 		recording.Wait()
+		for drained := false; !drained; {
+			select {
+			case res := <-done: // sent, but never read by the loop
+				r.finish(res, r.o.Now())
+			default:
+				drained = true
+			}
+		}
 		// A stopping receiver brings the day objects up to date with what
 		// the bucket confirmed, within a few seconds.
 		if r.ready(r.o.Now()) {
