@@ -243,7 +243,14 @@ func TestReplicaStoreDownAndBack(t *testing.T) {
 	srv.Restart()
 	waitFor("replicated", 30)
 	drainDeadline := time.After(time.Minute)
-	for st.Pending != 0 {
+	// fleet-health reads the status file serve publishes, which follows
+	// replica.jsonl (what `replica status` counts) by up to StatusEvery:
+	// wait for both to show the drain.
+	published := func() bool {
+		saved, ok, err := replicalog.ReadStatus(dir)
+		return err == nil && ok && saved.Pending == 0 && saved.OldestPendingAt == ""
+	}
+	for st.Pending != 0 || !published() {
 		select {
 		case <-events:
 		case <-drainDeadline:
