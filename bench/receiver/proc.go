@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -239,4 +240,70 @@ func fsInfo(dir string) (string, uint64) {
 		return name, s.Dev
 	}
 	return name, 0
+}
+
+// restProc is a running rest-server, the peer small uploads are compared with.
+type restProc struct {
+	cmd  *exec.Cmd
+	addr string
+	dir  string
+	log  *os.File
+}
+
+// startRestServer runs bin (rest-server) over dir without authentication or
+// upload verification, waits until it accepts connections and creates the
+// repository at its root.
+func startRestServer(bin, dir, logPath string) (*restProc, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--path", dir, "--listen", addr, "--no-auth", "--no-verify-upload")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start rest-server: %w", err)
+	}
+	p := &restProc{cmd: cmd, addr: addr, dir: dir, log: logf}
+	// rest-server has no readiness signal: poll its port.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("rest-server never listened on %s (see %s)", addr, logPath)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Post("http://"+addr+"/?create=true", "application/octet-stream", nil)
+	if err != nil {
+		p.stop()
+		return nil, fmt.Errorf("create rest-server repository: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		p.stop()
+		return nil, fmt.Errorf("create rest-server repository: %s", resp.Status)
+	}
+	return p, nil
+}
+
+// stop sends SIGTERM and waits for rest-server to exit.
+func (p *restProc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+	p.log.Close()
 }

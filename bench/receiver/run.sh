@@ -7,8 +7,12 @@
 #     waits for READY=1 on a notify socket it owns,
 #   - puts both servers in a memory cgroup capping their page cache at 2 GiB
 #     (a long-running server's steady state; see memcg.go),
-#   - uploads 1 GiB as 16 × 64 MiB and as 4096 × 256 KiB with 1 and 8
-#     clients to every target, repetition by repetition (median reported),
+#   - uploads 1 GiB as 16 × 64 MiB with 1 and 8 clients to every target,
+#     repetition by repetition (median reported),
+#   - uploads 1 GiB as 4096 × 256 KiB with 1 and 8 clients to serial, the
+#     receiver and rest-server (when found) in alternating slices of
+#     $SLICE uploads (default 256), printing the flush latency (fsync of a
+#     small write and of a directory) measured before every round,
 #   - samples the receiver's VmRSS/VmHWM idle and during 8 × 64 MiB,
 #   - times start-up over an empty data directory and one holding 100 000
 #     index rows and store files,
@@ -26,6 +30,9 @@
 #              the reason otherwise);
 #   both       one after the other.
 # The default is root: the targets are judged there (docs/BENCHMARKS.md).
+# rest-server, the peer, is taken from $REST_SERVER or $(go env GOPATH)/bin
+# (see docs/BENCHMARKS.md for how to build v0.14.0 outside go.mod); without
+# it the peer's column stays empty and the run says so.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 reps=${1:-5}
@@ -39,13 +46,22 @@ go build -o "$out/bin/receiverbench" ./bench/receiver
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r)"
 echo "go: $(go version)"
+slice=${SLICE:-256}
+rest=${REST_SERVER:-$(go env GOPATH)/bin/rest-server}
+restArgs=()
+if [[ -x $rest ]]; then
+  restArgs=(--rest-server "$rest")
+  echo "peer: $("$rest" --version)"
+else
+  echo "peer: no rest-server at $rest; small uploads are compared with serial only"
+fi
 
 suite() { # data-dir
   mkdir -p "$1"
   echo "data dir file system: $(df --output=fstype,source "$1" | tail -1) ($(grep -m1 " $(df --output=target "$1" | tail -1) " /proc/mounts | cut -d' ' -f4))"
   echo "command: bench/receiver/run.sh $reps $which"
   "$out/bin/receiverbench" suite --receiver "$out/bin/cis490-receiver" --out "$1" --reps "$reps" \
-    --arm64 "$out/bin/cis490-receiver-arm64"
+    --arm64 "$out/bin/cis490-receiver-arm64" --slice "$slice" "${restArgs[@]}"
 }
 
 if [[ $which == root || $which == both ]]; then

@@ -43,6 +43,10 @@ type suite struct {
 	base    string // baseline address
 	basePID int
 
+	rest    *restProc // rest-server, the peer; nil when not given
+	restDir string
+	slice   int // uploads per slice of a small shape; 0: one run per target
+
 	lastDelete time.Time // when clean last removed files
 	cg         *memcg    // caps the servers' page cache; nil when unavailable
 
@@ -50,6 +54,9 @@ type suite struct {
 	cpu   map[string]map[string][]time.Duration // server CPU time per run
 	self  map[string]map[string][]time.Duration // client CPU time per run
 	mem   memReport
+
+	flushes map[string][]flushSample // shape → flush probe before every round
+	rounds  map[string]int           // shape → rounds of slices (sliced shapes only)
 }
 
 // memReport holds the receiver's resident memory in KiB.
@@ -74,13 +81,15 @@ func runSuite(args []string, stdout, stderr io.Writer) int {
 	only := fs.String("only", "", "run only upload shapes whose name contains this, e.g. 64MiB-8 (quick checks)")
 	startup := fs.Bool("startup", true, "measure start-up time and idle RSS with 0 and --rows rows")
 	pageCache := fs.Int64("page-cache", 2<<30, "memory cgroup limit for the servers, capping their page cache (0: none)")
-	if err := fs.Parse(args); err != nil || *bin == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: receiverbench suite --receiver BIN [--out DIR] [--reps N] [--arm64 BIN]")
+	slice := fs.Int("slice", 256, "small uploads: uploads per slice; the servers alternate slice by slice, --total bytes each (0: one run per server per repetition)")
+	rest := fs.String("rest-server", "", "rest-server binary to compare small uploads with (optional)")
+	if err := fs.Parse(args); err != nil || *bin == "" || fs.NArg() != 0 || *slice < 0 {
+		fmt.Fprintln(stderr, "usage: receiverbench suite --receiver BIN [--out DIR] [--reps N] [--arm64 BIN] [--slice N] [--rest-server BIN]")
 		return 2
 	}
-	s := &suite{bin: *bin, out: *out, reps: *reps, stdout: stdout, stderr: stderr,
+	s := &suite{bin: *bin, out: *out, reps: *reps, stdout: stdout, stderr: stderr, slice: *slice,
 		times: map[string]map[string][]time.Duration{}, cpu: map[string]map[string][]time.Duration{},
-		self: map[string]map[string][]time.Duration{}}
+		self: map[string]map[string][]time.Duration{}, flushes: map[string][]flushSample{}, rounds: map[string]int{}}
 	if !*startup {
 		*startReps = 0
 	}
@@ -94,14 +103,14 @@ func runSuite(args []string, stdout, stderr io.Writer) int {
 			defer cg.close()
 		}
 	}
-	if err := s.run(*total, *rows, *startReps, *arm64, *only); err != nil {
+	if err := s.run(*total, *rows, *startReps, *arm64, *only, *rest); err != nil {
 		fmt.Fprintln(stderr, "receiverbench:", err)
 		return 1
 	}
 	return 0
 }
 
-func (s *suite) run(total int64, rows, startReps int, arm64, only string) error {
+func (s *suite) run(total int64, rows, startReps int, arm64, only, restBin string) error {
 	if err := os.MkdirAll(s.out, 0o750); err != nil {
 		return err
 	}
@@ -112,7 +121,8 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 	s.out = abs
 	s.recvDir = filepath.Join(s.out, "receiver-data")
 	s.baseDir = filepath.Join(s.out, "baseline-data")
-	for _, d := range []string{s.recvDir, s.baseDir} {
+	s.restDir = filepath.Join(s.out, "rest-server-data")
+	for _, d := range []string{s.recvDir, s.baseDir, s.restDir} {
 		if _, err := os.Stat(d); err == nil {
 			s.lastDelete = time.Now()
 		}
@@ -135,6 +145,10 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 	}
 	for i := range shapes {
 		shapes[i].count = int(total / int64(shapes[i].size))
+		if shapes[i].size < 1<<20 && s.slice > 0 {
+			s.rounds[shapes[i].name] = max(1, shapes[i].count/s.slice)
+			shapes[i].count = min(s.slice, shapes[i].count)
+		}
 	}
 
 	var cmdErr error
@@ -150,6 +164,17 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 	s.basePID = baseCmd.Process.Pid
 	if err := s.cg.add(s.basePID); err != nil {
 		return err
+	}
+
+	if restBin != "" {
+		if s.rest, err = startRestServer(restBin, s.restDir, filepath.Join(s.out, "rest-server.log")); err != nil {
+			return err
+		}
+		defer s.rest.stop()
+		if err := s.cg.add(s.rest.cmd.Process.Pid); err != nil {
+			return err
+		}
+		s.logf("rest-server at %s over %s (--no-auth --no-verify-upload)", s.rest.addr, s.restDir)
 	}
 
 	addr, err := freePort()
@@ -182,10 +207,14 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only string) error 
 			continue
 		}
 		s.settle()
-		if err := s.measure(sh); err != nil {
+		measure := s.measure
+		if n := s.rounds[sh.name]; n > 0 {
+			measure = func(sh shape) error { return s.measureSliced(sh, n) }
+		}
+		if err := measure(sh); err != nil {
 			return fmt.Errorf("%s: %w", sh.name, err)
 		}
-		for _, t := range targets {
+		for _, t := range append(targets, "rest-server") {
 			s.clean(t)
 		}
 	}
@@ -283,6 +312,8 @@ func (s *suite) clean(target string) {
 		dirs = []string{filepath.Join(s.baseDir, writeDir)}
 	case "serial":
 		dirs = []string{datadir.New(filepath.Join(s.baseDir, serialDir)).Store(), datadir.New(filepath.Join(s.baseDir, serialDir)).Tmp()}
+	case "rest-server":
+		dirs, _ = filepath.Glob(filepath.Join(s.restDir, "data", "*"))
 	}
 	for _, d := range dirs {
 		entries, _ := os.ReadDir(d)

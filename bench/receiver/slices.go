@@ -1,0 +1,170 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Small uploads cost a few flushes each, and this machine's flush latency
+// drifts by a factor of three within minutes. One long run per server then
+// measures the disk of that minute as much as the server. Small shapes are
+// therefore cut into slices of a few hundred uploads that alternate the
+// servers (serial, receiver, rest-server; the order rotates each round), and
+// the flush latency is measured on the same file system before every round.
+// A target's ratio is the median of the per-round ratios.
+
+// sliceTargets are the servers of a small-upload round, in first-round order.
+func (s *suite) sliceTargets() []string {
+	ts := []string{"serial", "receiver"}
+	if s.rest != nil {
+		ts = append(ts, "rest-server")
+	}
+	return ts
+}
+
+// flushSample is one flush-latency probe: the median fsync of a freshly
+// written 4 KiB file and of a directory with a freshly renamed entry.
+type flushSample struct {
+	file, dir time.Duration
+}
+
+func (f flushSample) String() string {
+	return fmt.Sprintf("flush: file %.2f ms, dir %.2f ms", ms(f.file), ms(f.dir))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// probeFlush measures the flush latency of the file system holding dir,
+// 5 times each, and returns the medians. It overwrites one file and renames
+// one entry back and forth, so it frees no inodes (see inodeRecency).
+func probeFlush(dir string) (flushSample, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return flushSample{}, err
+	}
+	a, b := filepath.Join(dir, "probe-a"), filepath.Join(dir, "probe-b")
+	if _, err := os.Stat(b); err == nil {
+		a, b = b, a
+	}
+	f, err := os.OpenFile(a, os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		return flushSample{}, err
+	}
+	defer f.Close()
+	d, err := os.Open(dir)
+	if err != nil {
+		return flushSample{}, err
+	}
+	defer d.Close()
+	buf := make([]byte, 4096)
+	var files, dirs []time.Duration
+	for i := 0; i < 5; i++ {
+		buf[0] = byte(i)
+		if _, err := f.WriteAt(buf, 0); err != nil {
+			return flushSample{}, err
+		}
+		t0 := time.Now()
+		if err := f.Sync(); err != nil {
+			return flushSample{}, err
+		}
+		files = append(files, time.Since(t0))
+		if err := os.Rename(a, b); err != nil {
+			return flushSample{}, err
+		}
+		a, b = b, a
+		t0 = time.Now()
+		if err := d.Sync(); err != nil {
+			return flushSample{}, err
+		}
+		dirs = append(dirs, time.Since(t0))
+	}
+	return flushSample{file: median(files), dir: median(dirs)}, nil
+}
+
+// measureSliced runs a small shape as rounds of one slice per server.
+func (s *suite) measureSliced(sh shape, rounds int) error {
+	s.times[sh.name] = map[string][]time.Duration{}
+	s.cpu[sh.name] = map[string][]time.Duration{}
+	s.self[sh.name] = map[string][]time.Duration{}
+	ts := s.sliceTargets()
+	for r := 0; r < rounds; r++ {
+		fl, err := probeFlush(filepath.Join(s.out, "flushprobe"))
+		if err != nil {
+			return fmt.Errorf("flush probe: %w", err)
+		}
+		s.flushes[sh.name] = append(s.flushes[sh.name], fl)
+		line := fmt.Sprintf("%-8s round %2d/%d %s |", sh.name, r+1, rounds, fl)
+		for k := range ts {
+			t := ts[(k+r)%len(ts)]
+			idBase := fmt.Sprintf("s%d-%s-%s", r, sh.name, t)
+			var ups []upload
+			addr := s.base
+			server := s.basePID
+			switch t {
+			case "receiver":
+				addr, server = s.recv.addr, s.recv.cmd.Process.Pid
+				ups = prepare(*sh.corpus, sh.count, "/v1/episodes/", idBase, benchToken)
+			case "rest-server":
+				addr, server = s.rest.addr, s.rest.cmd.Process.Pid
+				ups = prepareRest(*sh.corpus, sh.count, idBase)
+			default:
+				ups = prepare(*sh.corpus, sh.count, "/"+t+"/", idBase, "")
+			}
+			syscall.Sync() // no server's dirty pages are written back in the next one's slice
+			cpu0, self0 := cpuTicks(server), cpuTicks(os.Getpid())
+			d, err := load(addr, ups, sh.clients)
+			cpu1, self1 := cpuTicks(server), cpuTicks(os.Getpid())
+			if err != nil {
+				return fmt.Errorf("%s: %w", t, err)
+			}
+			s.times[sh.name][t] = append(s.times[sh.name][t], d)
+			s.cpu[sh.name][t] = append(s.cpu[sh.name][t], time.Duration(cpu1-cpu0)*10*time.Millisecond)
+			s.self[sh.name][t] = append(s.self[sh.name][t], time.Duration(self1-self0)*10*time.Millisecond)
+			line += fmt.Sprintf(" %s %.0f/s", t, float64(sh.count)/d.Seconds())
+		}
+		s.logf("%s", line)
+	}
+	return nil
+}
+
+// prepareRest builds count uploads for rest-server's REST backend protocol:
+// POST /data/<64 hex>, a distinct name per upload (rest-server refuses to
+// overwrite a blob). The server runs with --no-verify-upload, so the name
+// need not be the body's digest; the bodies are the same as everyone's.
+func prepareRest(c corpus, count int, idBase string) []upload {
+	ups := make([]upload, count)
+	for i := range ups {
+		k := i % len(c.bodies)
+		sum := sha256.Sum256([]byte(idBase + "-" + strconv.Itoa(i)))
+		head := "POST /data/" + hex.EncodeToString(sum[:]) + " HTTP/1.1\r\n" +
+			"Host: 127.0.0.1\r\n" +
+			"User-Agent: receiverbench\r\n" +
+			"Content-Type: application/octet-stream\r\n" +
+			"Content-Length: " + strconv.Itoa(c.size) + "\r\n\r\n"
+		ups[i] = upload{head: []byte(head), body: c.bodies[k]}
+	}
+	return ups
+}
+
+// flushSummary describes a shape's flush probes: medians and ranges.
+func flushSummary(fs []flushSample) string {
+	if len(fs) == 0 {
+		return ""
+	}
+	var files, dirs []time.Duration
+	for _, f := range fs {
+		files = append(files, f.file)
+		dirs = append(dirs, f.dir)
+	}
+	slices.Sort(files)
+	slices.Sort(dirs)
+	return fmt.Sprintf("file fsync median %.2f ms (%.2f–%.2f), directory fsync median %.2f ms (%.2f–%.2f), %d probes",
+		ms(median(files)), ms(files[0]), ms(files[len(files)-1]),
+		ms(median(dirs)), ms(dirs[0]), ms(dirs[len(dirs)-1]), len(fs))
+}
