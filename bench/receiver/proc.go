@@ -231,6 +231,8 @@ func fsInfo(dir string) (string, uint64) {
 			name = "tmpfs"
 		case 0x794c7630:
 			name = "overlayfs"
+		case 0x65735546:
+			name = "fuse"
 		default:
 			name = fmt.Sprintf("fs type 0x%x", st.Type)
 		}

@@ -18,7 +18,7 @@
 #     index rows and store files,
 # and prints markdown tables with pass/fail per target.
 #
-#   bench/receiver/run.sh [reps] [root|journaled|both]
+#   bench/receiver/run.sh [reps] [root|journaled|both|slowfs]
 #
 # reps defaults to 5 (a full run takes ~6-8 minutes per file system).
 #   root       (default) data under bench/out/receiver, on the repository's file system;
@@ -28,7 +28,14 @@
 #              flush writes back what the image holds dirty, as an SD card or
 #              SSD drains its write cache (needs root and losetup; skipped with
 #              the reason otherwise);
-#   both       one after the other.
+#   both       root, then journaled;
+#   slowfs     data on bench/slowfs, a FUSE passthrough over bench/out whose
+#              every fsync (file or directory) waits for an emulated,
+#              serialised device cache flush of $FLUSH (default 2ms): the
+#              Pi's SD card or NVMe drive on any machine (needs /dev/fuse
+#              and the right to mount; skipped with the reason otherwise).
+# $ONLY limits the upload shapes (e.g. ONLY=256KiB); $TOTAL sets the bytes
+# per measurement (default 1 GiB).
 # The default is root: the targets are judged there (docs/BENCHMARKS.md).
 # rest-server, the peer, is taken from $REST_SERVER or $(go env GOPATH)/bin
 # (see docs/BENCHMARKS.md for how to build v0.14.0 outside go.mod); without
@@ -61,7 +68,8 @@ suite() { # data-dir
   echo "data dir file system: $(df --output=fstype,source "$1" | tail -1) ($(grep -m1 " $(df --output=target "$1" | tail -1) " /proc/mounts | cut -d' ' -f4))"
   echo "command: bench/receiver/run.sh $reps $which"
   "$out/bin/receiverbench" suite --receiver "$out/bin/cis490-receiver" --out "$1" --reps "$reps" \
-    --arm64 "$out/bin/cis490-receiver-arm64" --slice "$slice" "${restArgs[@]}"
+    --arm64 "$out/bin/cis490-receiver-arm64" --slice "$slice" --only "${ONLY:-}" \
+    --total "${TOTAL:-1073741824}" "${restArgs[@]}"
 }
 
 if [[ $which == root || $which == both ]]; then
@@ -89,5 +97,27 @@ if [[ $which == journaled || $which == both ]]; then
     exit 0
   fi
   mkdir -p "$mnt" && mount "$dev" "$mnt"
+  suite "$mnt/receiver"
+fi
+
+if [[ $which == slowfs ]]; then
+  flush=${FLUSH:-2ms}
+  echo "== data on slowfs (FUSE passthrough, device flushes of $flush, serialised)"
+  (cd bench/slowfs && go build -o "../../$out/bin/slowfs" .)
+  back=$PWD/bench/out/slowfs-back mnt=$PWD/bench/out/slowfs-mnt
+  rm -rf "$back" && mkdir -p "$back" "$mnt"
+  "$out/bin/slowfs" --flush "$flush" "$back" "$mnt" >"$out/slowfs.out" 2>"$out/slowfs.log" &
+  fspid=$!
+  for _ in $(seq 100); do
+    if grep -q ready "$out/slowfs.out" || ! kill -0 "$fspid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  if ! grep -q ready "$out/slowfs.out"; then
+    echo "skipped: slowfs could not mount: $(cat "$out/slowfs.log")"
+    kill "$fspid" 2>/dev/null || true
+    exit 0
+  fi
+  unmount() { kill "$fspid"; wait "$fspid" || true; cat "$out/slowfs.log"; }
+  trap unmount EXIT
   suite "$mnt/receiver"
 fi
