@@ -128,19 +128,32 @@ func FetchArtifact(ctx context.Context, c Client, a release.Artifact, path strin
 	return nil
 }
 
-// asyncHash is a sha256 fed by a goroutine: Write hands over a copy of the
-// bytes, Sum waits for the goroutine and returns the digest.
+// asyncHash is a sha256 fed by a goroutine, so hashing overlaps the
+// transfer: Write copies the bytes into one of a fixed set of buffers and
+// hands it over; Sum waits for the goroutine and returns the digest. The
+// buffers are reused, so the hash costs no fresh memory per write (fresh
+// pages are what the copy would otherwise pay for, byte for byte).
 type asyncHash struct {
 	ch   chan []byte
+	free chan []byte
 	done chan []byte
 }
 
+const (
+	hashBufs    = 4
+	hashBufSize = 256 << 10
+)
+
 func newAsyncHash() *asyncHash {
-	a := &asyncHash{ch: make(chan []byte, 8), done: make(chan []byte, 1)}
+	a := &asyncHash{ch: make(chan []byte, hashBufs), free: make(chan []byte, hashBufs), done: make(chan []byte, 1)}
+	for i := 0; i < hashBufs; i++ {
+		a.free <- make([]byte, hashBufSize)
+	}
 	go func() {
 		h := sha256.New()
 		for b := range a.ch {
 			h.Write(b)
+			a.free <- b[:cap(b)]
 		}
 		a.done <- h.Sum(nil)
 	}()
@@ -148,8 +161,14 @@ func newAsyncHash() *asyncHash {
 }
 
 func (a *asyncHash) Write(p []byte) (int, error) {
-	a.ch <- append([]byte(nil), p...)
-	return len(p), nil
+	n := len(p)
+	for len(p) > 0 {
+		b := <-a.free
+		k := copy(b, p)
+		a.ch <- b[:k]
+		p = p[k:]
+	}
+	return n, nil
 }
 
 // Sum ends the hash; call it exactly once.

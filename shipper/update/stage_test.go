@@ -86,3 +86,36 @@ func TestFetchArtifactResumesAndChecks(t *testing.T) {
 		}
 	})
 }
+
+// The overlapped hash gives sha256's digest whatever the write sizes,
+// including writes larger than its buffers and empty ones.
+func TestAsyncHashMatchesSHA256(t *testing.T) {
+	data := make([]byte, 3*hashBufSize+12345)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	want := sha256.Sum256(data)
+	for _, tc := range []struct {
+		name  string
+		sizes []int
+	}{
+		{"one write", []int{len(data)}},
+		{"small writes", []int{1, 0, 4096, 32 << 10}},
+		{"larger than a buffer", []int{hashBufSize + 1, 2 * hashBufSize}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newAsyncHash()
+			rest := data
+			for i := 0; len(rest) > 0; i++ {
+				n := min(tc.sizes[i%len(tc.sizes)], len(rest))
+				if k, err := h.Write(rest[:n]); k != n || err != nil {
+					t.Fatalf("Write = %d, %v", k, err)
+				}
+				rest = rest[n:]
+			}
+			if got := h.Sum(); !bytes.Equal(got, want[:]) {
+				t.Errorf("digest %x, want %x", got, want)
+			}
+		})
+	}
+}
