@@ -52,10 +52,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	root := &fs.LoopbackRoot{Path: backing, Dev: uint64(st.Dev)}
-	root.NewNode = func(r *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
+	newNode := func(r *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
 		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, dev: dev}
 	}
-	rootNode := root.NewNode(root, nil, "", &st)
+	//lint:ignore SA1019 NewNode still makes every node of the loopback ours in v2.12.1
+	root.NewNode = newNode
+	rootNode := newNode(root, nil, "", &st)
 	root.RootNode = rootNode
 	sec := time.Second
 	server, err := fs.Mount(mnt, rootNode, &fs.Options{
