@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -209,10 +208,12 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 			ln.Close()
 			return err
 		}
-		ln = tls.NewListener(ln, tlsCfg)
+		ln = api.JSONErrors(ln, tlsCfg)
+		srv.Handler = api.WithTLSState(h)
+		srv.ConnContext = api.TLSConnContext
 		scheme = "https"
 	} else {
-		ln = api.JSONErrors(ln)
+		ln = api.JSONErrors(ln, nil)
 	}
 
 	errc := make(chan error, 1)

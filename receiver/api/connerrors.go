@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -17,18 +19,59 @@ import (
 // unknown Expect), as text/plain. JSONErrors rewrites those answers into the
 // JSON error shape of every other refusal (SPEC §4), on a plain-HTTP
 // listener: the answers are recognised by net/http's fixed header block, which
-// no handler of this package writes. A TLS listener cannot be wrapped this
-// way (net/http needs the *tls.Conn itself), so there they stay text/plain.
-func JSONErrors(ln net.Listener) net.Listener { return jsonErrorListener{ln} }
+// no handler of this package writes. On a TLS listener, pass the TLS
+// config: the listener then terminates TLS itself, so the rewriting sits
+// above the encryption, and the server must use TLSConnContext and a
+// handler wrapped in WithTLSState to see the connection's TLS state.
+func JSONErrors(ln net.Listener, tlsCfg *tls.Config) net.Listener {
+	return jsonErrorListener{ln, tlsCfg}
+}
 
-type jsonErrorListener struct{ net.Listener }
+type jsonErrorListener struct {
+	net.Listener
+	tls *tls.Config
+}
 
 func (l jsonErrorListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
+	if l.tls != nil {
+		c = tls.Server(c, l.tls)
+	}
 	return &jsonErrorConn{Conn: c}, nil
+}
+
+type tlsConnKey struct{}
+
+// TLSConnContext is an http.Server ConnContext that keeps the *tls.Conn
+// beneath a JSONErrors connection in the request context, where net/http
+// itself no longer sees it.
+func TLSConnContext(ctx context.Context, c net.Conn) context.Context {
+	if jc, ok := c.(*jsonErrorConn); ok {
+		if tc, ok := jc.Conn.(*tls.Conn); ok {
+			return context.WithValue(ctx, tlsConnKey{}, tc)
+		}
+	}
+	return ctx
+}
+
+// WithTLSState fills r.TLS from the connection TLSConnContext kept, so the
+// handlers check client certificates exactly as when net/http terminates
+// TLS. A connection whose handshake is not complete leaves r.TLS nil; it
+// cannot have carried a request.
+func WithTLSState(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			if tc, ok := r.Context().Value(tlsConnKey{}).(*tls.Conn); ok {
+				if st := tc.ConnectionState(); st.HandshakeComplete {
+					r.TLS = &st
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 type jsonErrorConn struct{ net.Conn }
