@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"cis490/internal/config"
+	"cis490/internal/s3"
 	"cis490/receiver/replica"
 	"cis490/receiver/store"
 )
@@ -40,6 +42,20 @@ func runReplica(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 var errNoReplica = errors.New("replication is not configured ([replica] endpoint is empty)")
+
+// replicaConfig loads the config of a replica command that talks to the
+// bucket and makes its client; any error is a config error (exit 2).
+func replicaConfig(c *commonFlags) (config.Receiver, *s3.Client, error) {
+	cfg, _, err := loadConfig(c)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if !cfg.Replica.Enabled() {
+		return cfg, nil, errNoReplica
+	}
+	client, err := replica.NewClient(cfg.Replica)
+	return cfg, client, err
+}
 
 // runReplicaStatus is `replica status [--json]`: exit 0, 1 on an I/O error,
 // 2 on a config error.
@@ -88,14 +104,7 @@ func runReplicaVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
-	cfg, _, err := loadConfig(&c)
-	if err != nil {
-		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
-	}
-	if !cfg.Replica.Enabled() {
-		return fail(&c, stdout, stderr, exitConfigEr, "config", errNoReplica)
-	}
-	client, err := replica.NewClient(cfg.Replica)
+	cfg, client, err := replicaConfig(&c)
 	if err != nil {
 		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
 	}
@@ -127,14 +136,7 @@ func runReplicaRestore(ctx context.Context, args []string, stdout, stderr io.Wri
 	if code, ok := parse(fs, args, &c, stdout); !ok {
 		return code
 	}
-	cfg, _, err := loadConfig(&c)
-	if err != nil {
-		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
-	}
-	if !cfg.Replica.Enabled() {
-		return fail(&c, stdout, stderr, exitConfigEr, "config", errNoReplica)
-	}
-	client, err := replica.NewClient(cfg.Replica)
+	cfg, client, err := replicaConfig(&c)
 	if err != nil {
 		return fail(&c, stdout, stderr, exitConfigEr, "config", err)
 	}

@@ -266,12 +266,7 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) ping(w http.ResponseWriter, r *http.Request) *wire.Error {
-	who, e := h.o.Auth.Authenticate(r)
-	if e != nil {
-		h.m.unauthorized.Add(1)
-		return e
-	}
-	host, e := who.bindHost(r.Header.Get(wire.HeaderHost))
+	_, host, e := h.authenticateHost(r)
 	if e != nil {
 		return e
 	}

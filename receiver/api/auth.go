@@ -287,3 +287,24 @@ func subjectCN(s string) string {
 	}
 	return ""
 }
+
+// authenticate is Auth.Authenticate for a handler: a refusal is counted in
+// /metrics (401s write no attempts row, SPEC §4.2).
+func (h *Handler) authenticate(r *http.Request) (identity, *wire.Error) {
+	who, e := h.o.Auth.Authenticate(r)
+	if e != nil {
+		h.m.unauthorized.Add(1)
+	}
+	return who, e
+}
+
+// authenticateHost authenticates r and binds it to the host its
+// X-Cis490-Host names (SPEC §4.2 rows 1 and 4), as ping and renewal need.
+func (h *Handler) authenticateHost(r *http.Request) (identity, string, *wire.Error) {
+	who, e := h.authenticate(r)
+	if e != nil {
+		return who, "", e
+	}
+	host, e := who.bindHost(r.Header.Get(wire.HeaderHost))
+	return who, host, e
+}

@@ -14,9 +14,8 @@ import (
 // table order, all answered before the body is read, then the streaming
 // ingest.
 func (h *Handler) putEpisode(w http.ResponseWriter, r *http.Request) *wire.Error {
-	who, e := h.o.Auth.Authenticate(r) // row 1
+	who, e := h.authenticate(r) // row 1
 	if e != nil {
-		h.m.unauthorized.Add(1)
 		return e
 	}
 	att := index.Attempt{
@@ -168,8 +167,7 @@ func (h *Handler) ingestEpisode(w http.ResponseWriter, r *http.Request, who iden
 
 // headEpisode is HEAD /v1/episodes/<id>.tar.zst (SPEC §4.3).
 func (h *Handler) headEpisode(w http.ResponseWriter, r *http.Request) *wire.Error {
-	if _, e := h.o.Auth.Authenticate(r); e != nil {
-		h.m.unauthorized.Add(1)
+	if _, e := h.authenticate(r); e != nil {
 		return e
 	}
 	id, ok := wire.EpisodeFromPath(r.PathValue("name"))

@@ -34,9 +34,8 @@ var healthBufs = sync.Pool{New: func() any {
 // min_free_bytes and a cap on bodies read at once, shared fairly between
 // hosts; at most max_hosts report files exist.
 func (h *Handler) putHostHealth(w http.ResponseWriter, r *http.Request) *wire.Error {
-	who, e := h.o.Auth.Authenticate(r)
+	who, e := h.authenticate(r)
 	if e != nil {
-		h.m.unauthorized.Add(1)
 		return e
 	}
 	host := r.PathValue("host")
@@ -161,8 +160,7 @@ func countReports(dir string) (int, error) {
 // streams the stored files one after the other (SPEC §4.5): memory does
 // not grow with their number or size.
 func (h *Handler) getHostHealth(w http.ResponseWriter, r *http.Request) *wire.Error {
-	if _, e := h.o.Auth.Authenticate(r); e != nil {
-		h.m.unauthorized.Add(1)
+	if _, e := h.authenticate(r); e != nil {
 		return e
 	}
 	dir := h.o.Store.Layout().HostHealth()

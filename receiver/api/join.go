@@ -213,12 +213,7 @@ func (h *Handler) renew(w http.ResponseWriter, r *http.Request) *wire.Error {
 }
 
 func (h *Handler) doRenew(w http.ResponseWriter, r *http.Request) *wire.Error {
-	who, e := h.o.Auth.Authenticate(r)
-	if e != nil {
-		h.m.unauthorized.Add(1)
-		return e
-	}
-	host, e := who.bindHost(r.Header.Get(wire.HeaderHost))
+	who, host, e := h.authenticateHost(r)
 	if e != nil {
 		return e
 	}

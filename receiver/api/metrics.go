@@ -42,8 +42,7 @@ func (m *metrics) outcome(status int, code string) {
 
 // metrics is GET /metrics: Prometheus text exposition 0.0.4.
 func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) *wire.Error {
-	if _, e := h.o.Auth.Authenticate(r); e != nil {
-		h.m.unauthorized.Add(1)
+	if _, e := h.authenticate(r); e != nil {
 		return e
 	}
 	var b strings.Builder

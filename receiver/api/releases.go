@@ -22,8 +22,7 @@ func noRelease() *wire.Error {
 
 // currentRelease authenticates r and reads the current release.
 func (h *Handler) currentRelease(r *http.Request) (releases.Current, *wire.Error) {
-	if _, e := h.o.Auth.Authenticate(r); e != nil {
-		h.m.unauthorized.Add(1)
+	if _, e := h.authenticate(r); e != nil {
 		return releases.Current{}, e
 	}
 	if h.o.Releases == nil {
@@ -80,8 +79,7 @@ func (h *Handler) getReleaseSig(w http.ResponseWriter, r *http.Request) *wire.Er
 // getReleaseKey is GET /v1/releases/key: the public key of [releases]
 // public_key_file, which `shipper join` installs on a new host.
 func (h *Handler) getReleaseKey(w http.ResponseWriter, r *http.Request) *wire.Error {
-	if _, e := h.o.Auth.Authenticate(r); e != nil {
-		h.m.unauthorized.Add(1)
+	if _, e := h.authenticate(r); e != nil {
 		return e
 	}
 	if h.o.ReleaseKeyFile == "" {
@@ -124,8 +122,7 @@ func (h *Handler) getReleaseFile(w http.ResponseWriter, r *http.Request) *wire.E
 // getFleet is GET /v1/fleet: the fleet view (SPEC §16), for any valid
 // token like GET /v1/host-health.
 func (h *Handler) getFleet(w http.ResponseWriter, r *http.Request) *wire.Error {
-	if _, e := h.o.Auth.Authenticate(r); e != nil {
-		h.m.unauthorized.Add(1)
+	if _, e := h.authenticate(r); e != nil {
 		return e
 	}
 	if h.o.Fleet == nil {
