@@ -188,10 +188,38 @@ func (c *Client) Put(ctx context.Context, in PutInput) (string, error) {
 	}
 	resp, err := c.do(r)
 	if err != nil {
+		var se *Error
+		if errors.As(err, &se) && se.Kind == KindNetwork && ctx.Err() == nil {
+			if refusal := c.refusal(ctx); refusal != nil {
+				err = refusal
+			}
+		}
 		return "", fmt.Errorf("put %s: %w", in.Key, err)
 	}
 	defer drain(resp)
 	return checksumHex(resp.Header.Get(HeaderChecksumSHA256)), nil
+}
+
+// refusal asks the store, with a request that has no body, whether it
+// refuses this client's credentials or bucket, and returns that refusal
+// (kind auth or no-bucket), or nil. A store that refuses a PUT may answer
+// and close the connection before it reads the body; the client then sees
+// only the reset of its body write, which would read as a network fault.
+func (c *Client) refusal(ctx context.Context) error {
+	r, err := c.newRequest(ctx, http.MethodGet, "", url.Values{"list-type": {"2"}, "max-keys": {"1"}}, nil, 0, "", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := c.do(r)
+	if err != nil {
+		var se *Error
+		if errors.As(err, &se) && (se.Kind == KindAuth || se.Kind == KindNoBucket) {
+			return se
+		}
+		return nil
+	}
+	drain(resp)
+	return nil
 }
 
 // Object describes a stored object.
