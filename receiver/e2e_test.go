@@ -20,6 +20,7 @@ import (
 	"cis490/internal/index"
 	"cis490/internal/wire"
 	"cis490/receiver/datadir"
+	"cis490/receiver/store"
 )
 
 // gitRepo makes a repository with n commits and returns its path and the
@@ -153,8 +154,8 @@ func TestCurlEveryRefusalSendsNoBody(t *testing.T) {
 	if len(rows) != 1 || rows[0].Commit != commits[1] {
 		t.Errorf("rows = %+v", rows)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
-		t.Errorf("tmp holds %d files", len(ents))
+	if left, err := store.TmpLeftovers(dir); err != nil || len(left) != 0 {
+		t.Errorf("tmp holds %v (%v)", left, err)
 	}
 }
 
@@ -227,8 +228,8 @@ func TestKill9DuringLargeUploadLeavesNothing(t *testing.T) {
 	}
 
 	p2 := startReceiver(t, nil, "--config", cfg)
-	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
-		t.Errorf("tmp/ holds %d files after restart", len(ents))
+	if left, err := store.TmpLeftovers(dir); err != nil || len(left) != 0 {
+		t.Errorf("tmp/ holds %v (%v) after restart", left, err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, datadir.IndexFile)); len(b) != 0 {
 		t.Errorf("index after restart: %q", b)

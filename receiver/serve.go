@@ -89,8 +89,8 @@ func serve(ctx context.Context, cfg config.Receiver, o serveOptions) error {
 		return err
 	}
 	defer st.Close()
-	if rep.TornBytes > 0 || rep.TmpRemoved > 0 || rep.HealthTmpRemoved > 0 || len(rep.Reindexed) > 0 {
-		log.Warn("recovered data directory", "torn_bytes", rep.TornBytes, "tmp_removed", rep.TmpRemoved, "health_tmp_removed", rep.HealthTmpRemoved, "reindexed", len(rep.Reindexed))
+	if rep.TornBytes > 0 || rep.TmpRemoved > 0 || rep.HealthTmpRemoved > 0 || len(rep.Relinked) > 0 || len(rep.Reindexed) > 0 {
+		log.Warn("recovered data directory", "torn_bytes", rep.TornBytes, "tmp_removed", rep.TmpRemoved, "health_tmp_removed", rep.HealthTmpRemoved, "relinked", len(rep.Relinked), "reindexed", len(rep.Reindexed))
 	}
 	for _, r := range rep.Reindexed {
 		log.Warn("re-indexed stored file without a row", "id", r.ID, "sha256", r.SHA256)

@@ -19,6 +19,7 @@ import (
 	"cis490/internal/jsonl"
 	"cis490/internal/wire"
 	"cis490/receiver/datadir"
+	"cis490/receiver/store"
 )
 
 func stallConfig(t *testing.T) config.Receiver {
@@ -46,8 +47,8 @@ func TestStalledBodyIsAbortedAndLeavesNothing(t *testing.T) {
 		t.Fatalf("the receiver answered a stalled upload (%d bytes, %v) instead of closing", n, err)
 	}
 	dir := cfg.Server.DataDir
-	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
-		t.Errorf("tmp/ holds %d files", len(ents))
+	if left, err := store.TmpLeftovers(dir); err != nil || len(left) != 0 {
+		t.Errorf("tmp/ holds %v (%v)", left, err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, "store")); len(ents) != 0 {
 		t.Errorf("store/ holds %d files", len(ents))

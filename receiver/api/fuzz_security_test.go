@@ -9,12 +9,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"cis490/internal/index"
 	"cis490/internal/wire"
 	"cis490/receiver/datadir"
+	"cis490/receiver/store"
 )
 
 // fuzzMethods are the methods a fuzzed request may use, picked by a byte.
@@ -136,8 +138,15 @@ func checkDataDir(t *testing.T, dir string) {
 			if !ok || !wire.ValidHost(host) {
 				t.Errorf("host-health file %q is not a valid host's report", rel)
 			}
+		case datadir.TmpDir:
+			// Once answered, tmp/ holds only spares: empty ones, and
+			// ones whose bytes are also a store/ file until that link is
+			// durable.
+			if left, err := store.TmpLeftovers(dir); err != nil || slices.Contains(left, name) {
+				t.Errorf("unexpected file %q", rel)
+			}
 		default:
-			t.Errorf("unexpected file %q", rel) // tmp/ must be empty once answered
+			t.Errorf("unexpected file %q", rel)
 		}
 		return nil
 	})

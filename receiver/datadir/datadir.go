@@ -11,6 +11,8 @@ package datadir
 
 import (
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"cis490/internal/wire"
 )
@@ -70,6 +72,25 @@ func (l Layout) Stored(id string) string { return l.join(StoreDir, id+wire.Episo
 
 // Tmp is the directory of uploads being received.
 func (l Layout) Tmp() string { return l.join(TmpDir) }
+
+// sparePrefix begins the names of spare upload files in tmp/.
+const sparePrefix = "spare-"
+
+// Spare is the path of the n-th spare upload file in tmp/: an empty file
+// made ahead of need, which an upload is written into (receiver/store).
+func (l Layout) Spare(n uint64) string {
+	return l.join(TmpDir, sparePrefix+strconv.FormatUint(n, 10))
+}
+
+// IsSpare reports whether name, a base name in tmp/, is a spare upload file.
+func IsSpare(name string) bool {
+	n, ok := strings.CutPrefix(name, sparePrefix)
+	if !ok || n == "" {
+		return false
+	}
+	_, err := strconv.ParseUint(n, 10, 64)
+	return err == nil
+}
 
 // HostHealth is the directory of the hosts' latest health reports.
 func (l Layout) HostHealth() string { return l.join(HostHealthDir) }

@@ -124,12 +124,12 @@ func FsckReport(dataDir string, verify bool) (Report, error) {
 			add(KindRowWithoutFile, id, "index row for %s but no store/%s%s", id, id, wire.EpisodeSuffix)
 		}
 	}
-	tmps, err := os.ReadDir(datadir.New(dataDir).Tmp())
-	if err != nil && !os.IsNotExist(err) {
+	tmps, err := TmpLeftovers(dataDir)
+	if err != nil {
 		return rep, err
 	}
-	for _, t := range tmps {
-		add(KindTempFile, strings.SplitN(t.Name(), ".", 2)[0], "tmp/%s left over (removed at the receiver's next start)", t.Name())
+	for _, name := range tmps {
+		add(KindTempFile, strings.SplitN(name, ".", 2)[0], "tmp/%s left over (removed at the receiver's next start)", name)
 	}
 	health, err := os.ReadDir(datadir.New(dataDir).HostHealth())
 	if err != nil && !os.IsNotExist(err) {

@@ -74,9 +74,9 @@ type Store struct {
 	appendRow func(index.Row) (int64, error)
 	dirFile   *os.File
 	dirSync   *atomicio.GroupSyncer
-	// unnamedTmp says uploads are written to unnamed temp files (see
-	// tempFile).
-	unnamedTmp bool
+	tmpFile   *os.File
+	// spares hands out the files uploads are written into (spares.go).
+	spares *spares
 
 	locks idLocks
 	// remote holds the ids whose local copy was tiered away (tier.go).
@@ -126,7 +126,19 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 	if rep.TornBytes, err = jsonl.RepairTorn(s.IndexPath()); err != nil {
 		return nil, rep, fmt.Errorf("repair index: %w", err)
 	}
-	if rep.TmpRemoved, err = emptyDir(s.tmpDir); err != nil {
+	if rep.Relinked, err = recoverSpares(l); err != nil {
+		return nil, rep, fmt.Errorf("recover uploads from tmp: %w", err)
+	}
+	for _, id := range rep.Relinked {
+		s.log.Warn("linked an episode back into store/ from its upload file after a crash", "id", id)
+	}
+	// Idle spares are not worth a word; what held an upload is.
+	left, err := TmpLeftovers(dataDir)
+	if err != nil {
+		return nil, rep, fmt.Errorf("empty tmp: %w", err)
+	}
+	rep.TmpRemoved = len(left)
+	if _, err = emptyDir(s.tmpDir); err != nil {
 		return nil, rep, fmt.Errorf("empty tmp: %w", err)
 	}
 	if rep.HealthTmpRemoved, err = removeTemps(s.layout.HostHealth()); err != nil {
@@ -146,7 +158,13 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 		return nil, rep, fmt.Errorf("open store: %w", err)
 	}
 	s.dirSync = atomicio.NewGroupSyncer(s.dirFile)
-	s.unnamedTmp = atomicio.ProbeUnnamed(s.tmpDir)
+	if s.tmpFile, err = os.Open(s.tmpDir); err != nil {
+		s.index.Close()
+		s.rows.close()
+		s.dirFile.Close()
+		return nil, rep, fmt.Errorf("open store: %w", err)
+	}
+	s.spares = openSpares(l, s.tmpFile, s.dirFile, s.log)
 	rows, err := backfill(s.dir, s.appendRow, s.rows, false, s.now)
 	if err != nil {
 		s.Close()
@@ -172,16 +190,26 @@ type RecoveryReport struct {
 	// HealthTmpRemoved counts temp files of host-health writes a crash
 	// interrupted (SPEC §4.5).
 	HealthTmpRemoved int
-	Reindexed        []index.Row
+	// Relinked names the episodes whose store/ name a crash lost after
+	// their row was durable, linked again from their upload file.
+	Relinked  []string
+	Reindexed []index.Row
 }
 
-// Close releases the index and directory handles.
+// Close retires the upload files and releases the index and directory
+// handles. No Ingest may run during or after it.
 func (s *Store) Close() error {
-	err := s.index.Close()
+	err := s.spares.close()
+	if cerr := s.index.Close(); err == nil {
+		err = cerr
+	}
 	if cerr := s.rows.close(); err == nil {
 		err = cerr
 	}
 	if cerr := s.dirFile.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := s.tmpFile.Close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -250,44 +278,15 @@ func findRow(path, id string) (index.Row, bool, error) {
 	return row, found, err
 }
 
-// Ingest streams body (exactly length bytes) to tmp/ while hashing it,
-// checks the digest against wantSHA, and on a match stores the file under
-// store/ without replacing anything and appends the index row. It returns
-// once file, directory and row are fsynced. It must be called under LockID.
-// progress, if not nil, is called after every chunk with the bytes received
-// so far.
+// Ingest streams body (exactly length bytes) into a spare upload file while
+// hashing it, checks the digest against wantSHA, and on a match stores the
+// file under store/ without replacing anything and appends the index row.
+// It returns once the file, a durable name for it and the row are fsynced
+// (spares.go says why the store/ name may follow). It must be called under
+// LockID. progress, if not nil, is called after every chunk with the bytes
+// received so far.
 func (s *Store) Ingest(id string, body io.Reader, length int64, wantSHA string, meta Meta, progress func(int64)) (index.Row, error) {
-	f, err := s.createTemp(id)
-	if err != nil {
-		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
-	}
-	linked := false
-	defer func() {
-		if !linked {
-			f.discard()
-		}
-	}()
-	sum, n, err := copyHashed(f.File, io.LimitReader(body, length), length, progress)
-	if err != nil {
-		return index.Row{}, fmt.Errorf("ingest %s: %w: %v", id, ErrAborted, err)
-	}
-	if n != length {
-		return index.Row{}, fmt.Errorf("ingest %s: %w: body ended after %d of %d bytes", id, ErrAborted, n, length)
-	}
-	if sum != wantSHA {
-		return index.Row{}, fmt.Errorf("ingest %s: %w", id, &MismatchError{Computed: sum})
-	}
-	if err := f.Sync(); err != nil {
-		return index.Row{}, fmt.Errorf("ingest %s: fsync: %w", id, err)
-	}
-	if err := s.removeOrphan(id); err != nil {
-		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
-	}
-	linked = true
-	err = f.link(s.Path(id))
-	if errors.Is(err, fs.ErrExist) {
-		return index.Row{}, fmt.Errorf("ingest %s: %w", id, ErrExists)
-	}
+	sp, sum, err := s.receive(body, length, wantSHA, progress)
 	if err != nil {
 		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
 	}
@@ -295,28 +294,79 @@ func (s *Store) Ingest(id string, body io.Reader, length int64, wantSHA string, 
 		ID:            id,
 		Host:          meta.Host,
 		SHA256:        sum,
-		Bytes:         n,
+		Bytes:         length,
 		ReceivedAt:    wire.FormatTime(s.now()),
 		Commit:        meta.Commit,
 		SchemaVersion: meta.SchemaVersion,
 		Source:        index.SourceReceiver,
 	}
-	// Both fsyncs are shared with the ingests that reach them meanwhile, and
-	// the two stages overlap: while one group's rows are being synced, the
-	// next group's links are. Sharing one leader for both was slower here
-	// (docs/BENCHMARKS.md, Receiver).
-	if err := s.dirSync.Sync(); err != nil {
-		return index.Row{}, s.unstore(id, fmt.Errorf("ingest %s: fsync store dir: %w", id, err))
+	// Concurrent ingests share the index's fsyncs (jsonl.Appender).
+	if err := s.commit(sp, id, func() (int64, error) { return s.appendRow(row) }); err != nil {
+		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
 	}
-	off, err := s.appendRow(row)
-	if err != nil {
-		return index.Row{}, s.unstore(id, fmt.Errorf("ingest %s: %w", id, err))
-	}
-	s.rows.add(id, off)
 	if s.onStored != nil {
 		s.onStored(row)
 	}
 	return row, nil
+}
+
+// receive streams body (exactly length bytes) into a spare while hashing
+// it and returns the spare fsynced once the digest matches wantSHA; on any
+// failure the spare is gone.
+func (s *Store) receive(body io.Reader, length int64, wantSHA string, progress func(int64)) (*spare, string, error) {
+	sp, err := s.spares.take()
+	if err != nil {
+		return nil, "", err
+	}
+	sum, n, err := copyHashed(sp.File, io.LimitReader(body, length), length, progress)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("%w: %v", ErrAborted, err)
+	case n != length:
+		err = fmt.Errorf("%w: body ended after %d of %d bytes", ErrAborted, n, length)
+	case sum != wantSHA:
+		err = &MismatchError{Computed: sum}
+	default:
+		if err = sp.Sync(); err != nil {
+			err = fmt.Errorf("fsync: %w", err)
+		}
+	}
+	if err != nil {
+		sp.discard()
+		return nil, "", err
+	}
+	return sp, sum, nil
+}
+
+// commit links the fsynced spare to store/<id>, never replacing a file
+// (ErrExists), and appends the row with appendRow, which returns its offset
+// once it is durable. If the row cannot be made durable the file is taken
+// back (unstore). It must be called under LockID.
+func (s *Store) commit(sp *spare, id string, appendRow func() (int64, error)) error {
+	kept := false
+	defer func() {
+		if !kept {
+			sp.discard()
+		}
+	}()
+	if err := s.removeOrphan(id); err != nil {
+		return err
+	}
+	err := sp.link(s.Path(id))
+	if errors.Is(err, fs.ErrExist) {
+		return ErrExists
+	}
+	if err != nil {
+		return err
+	}
+	off, err := appendRow()
+	if err != nil {
+		return s.unstore(id, err)
+	}
+	kept = true
+	s.spares.retire(sp)
+	s.rows.add(id, off)
+	return nil
 }
 
 // unstore takes back the file of an upload whose row could not be made

@@ -110,10 +110,11 @@ func TestIngestFailuresLeaveNothing(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
-			for _, d := range []string{datadir.StoreDir, datadir.TmpDir} {
-				if ents, _ := os.ReadDir(filepath.Join(dir, d)); len(ents) != 0 {
-					t.Errorf("%s not empty", d)
-				}
+			if ents, _ := os.ReadDir(filepath.Join(dir, datadir.StoreDir)); len(ents) != 0 {
+				t.Error("store not empty")
+			}
+			if left := tmpLeftovers(t, dir); len(left) != 0 {
+				t.Errorf("tmp holds %v", left)
 			}
 			if len(readRows(t, dir)) != 0 {
 				t.Error("a row was written")
@@ -153,8 +154,8 @@ func TestOpenRepairsCrashLeftovers(t *testing.T) {
 	if rows[1] != want {
 		t.Errorf("backfilled row = %+v\nwant %+v", rows[1], want)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(dir, datadir.TmpDir)); len(ents) != 0 {
-		t.Error("tmp not emptied")
+	if left := tmpLeftovers(t, dir); len(left) != 0 {
+		t.Errorf("tmp holds %v", left)
 	}
 	// The repaired index takes new rows on whole lines.
 	b := []byte("after")
@@ -276,4 +277,15 @@ func TestLockRefusesASecondHolder(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	u2()
+}
+
+// tmpLeftovers lists what tmp/ holds besides the empty spares a serving
+// store keeps ready.
+func tmpLeftovers(t *testing.T, dir string) []string {
+	t.Helper()
+	left, err := TmpLeftovers(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return left
 }

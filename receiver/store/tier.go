@@ -103,7 +103,9 @@ func (s *Store) Tier(ctx context.Context, id, sha string) (removed bool, err err
 		return false, fmt.Errorf("tier %s: %w", id, err)
 	}
 	s.remote.put(id, st)
-	if err := s.dirSync.Sync(); err != nil {
+	// The fsync that makes the removal durable also retires the spares
+	// linked before it: no upload file in tmp/ keeps the bytes tiered away.
+	if err := s.spares.retireLinked(true); err != nil {
 		return true, fmt.Errorf("tier %s: fsync store dir: %w", id, err)
 	}
 	return true, nil
