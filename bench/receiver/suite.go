@@ -307,7 +307,9 @@ func (s *suite) clean(target string) {
 	var dirs []string
 	switch target {
 	case "receiver":
-		dirs = []string{datadir.New(s.recvDir).Store(), datadir.New(s.recvDir).Tmp()}
+		// Not tmp/: the running receiver keeps its spare upload files
+		// there and removes its own.
+		dirs = []string{datadir.New(s.recvDir).Store()}
 	case "write":
 		dirs = []string{filepath.Join(s.baseDir, writeDir)}
 	case "serial":

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-
-	"cis490/internal/atomicio"
 )
 
 // ErrBroken is returned by every Append after a failed fsync: the page cache
@@ -19,8 +17,12 @@ import (
 var ErrBroken = errors.New("appender broken by an earlier fsync failure")
 
 // Appender appends lines to one file and makes them durable. Concurrent
-// Appends share fsyncs: one fsync covers every line written before it began,
-// and no Append returns before its own line is on stable storage.
+// Appends are committed in groups: while one group is written and fsynced,
+// the lines that arrive wait in memory, and the next group takes them all
+// in one write and one fsync. No Append returns before its own line is on
+// stable storage. Lines never wait in write(2) behind an fsync in flight,
+// which some file systems (FUSE) let hold the file's lock for the whole
+// device flush.
 type Appender struct {
 	path string
 
@@ -29,7 +31,23 @@ type Appender struct {
 	size   int64
 	broken error
 
-	sync *atomicio.GroupSyncer // shares fsyncs between concurrent Appends
+	// fsync makes the file durable; tests wrap it to hold a group.
+	fsync func() error
+
+	qmu     sync.Mutex // guards queue, leading
+	queue   []*waiter
+	leading bool   // a group is being committed
+	buf     []byte // the group's lines, reused by whoever leads
+}
+
+// waiter is one line waiting for its group's commit.
+type waiter struct {
+	line []byte
+	off  int64
+	err  error
+	// done gets true when the waiter is to commit the next group itself,
+	// false when its line was committed (or failed: err).
+	done chan bool
 }
 
 // OpenAppender opens (creating with mode 0640) path for appending. A torn
@@ -44,7 +62,7 @@ func OpenAppender(path string) (*Appender, error) {
 		f.Close()
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	return &Appender{path: path, f: f, size: st.Size(), sync: atomicio.NewStickyGroupSyncer(f)}, nil
+	return &Appender{path: path, f: f, size: st.Size(), fsync: f.Sync}, nil
 }
 
 // Path returns the file's path.
@@ -86,11 +104,7 @@ func (a *Appender) AppendAt(v any) (offset int64, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("append %s: %w", a.path, err)
 	}
-	off, err := a.write(append(line, '\n'))
-	if err != nil {
-		return 0, err
-	}
-	return off, a.syncLines()
+	return a.commit(append(line, '\n'))
 }
 
 // AppendLine writes line (which must end in '\n' and hold no other newline)
@@ -102,11 +116,60 @@ func (a *Appender) AppendLine(line []byte) error {
 
 // AppendLineAt is AppendLine that also returns the line's offset.
 func (a *Appender) AppendLineAt(line []byte) (offset int64, err error) {
-	off, err := a.write(line)
-	if err != nil {
-		return 0, err
+	return a.commit(line)
+}
+
+// commit queues line and returns its offset once it is durable. The first
+// caller to find no group in progress leads: it takes the queue, commits
+// it, and hands the lead to the first line queued meanwhile.
+func (a *Appender) commit(line []byte) (int64, error) {
+	w := &waiter{line: line, done: make(chan bool, 1)}
+	a.qmu.Lock()
+	a.queue = append(a.queue, w)
+	lead := !a.leading
+	a.leading = true
+	a.qmu.Unlock()
+	if !lead && !<-w.done {
+		return w.off, w.err
 	}
-	return off, a.syncLines()
+	a.qmu.Lock()
+	group := a.queue
+	a.queue = nil
+	a.qmu.Unlock()
+	a.commitGroup(group)
+	for _, o := range group {
+		if o != w {
+			o.done <- false
+		}
+	}
+	a.qmu.Lock()
+	if len(a.queue) == 0 {
+		a.leading = false
+	} else {
+		a.queue[0].done <- true
+	}
+	a.qmu.Unlock()
+	return w.off, w.err
+}
+
+// commitGroup writes the group's lines with one write and fsyncs them,
+// setting every waiter's offset or error.
+func (a *Appender) commitGroup(group []*waiter) {
+	a.buf = a.buf[:0]
+	for _, w := range group {
+		a.buf = append(a.buf, w.line...)
+	}
+	off, err := a.write(a.buf)
+	if err == nil {
+		err = a.syncLines()
+	}
+	for _, w := range group {
+		w.off, w.err = off, err
+		off += int64(len(w.line))
+	}
+	if cap(a.buf) > 1<<20 {
+		a.buf = nil // one burst of long lines does not pin its buffer
+	}
 }
 
 // write appends line and returns the offset at which it starts.
@@ -132,7 +195,9 @@ func (a *Appender) write(line []byte) (int64, error) {
 }
 
 // syncLines returns once every line written before the call is fsynced. A
-// failed fsync breaks the appender for good (ErrBroken).
+// failed fsync breaks the appender for good (ErrBroken): the page cache
+// state is unknown after it, and a retried fsync can succeed without the
+// lost writes ever reaching the disk.
 func (a *Appender) syncLines() error {
 	a.mu.Lock()
 	broken := a.broken
@@ -140,7 +205,7 @@ func (a *Appender) syncLines() error {
 	if broken != nil {
 		return broken
 	}
-	if err := a.sync.Sync(); err != nil {
+	if err := a.fsync(); err != nil {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if a.broken == nil {

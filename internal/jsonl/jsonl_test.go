@@ -1,11 +1,14 @@
 package jsonl
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -153,5 +156,69 @@ func TestAppenderContinuesAfterExistingContent(t *testing.T) {
 	a.Close()
 	if got := lines(t, path); fmt.Sprint(got) != `[{"a":1} {"b":2} {"c":3}]` {
 		t.Errorf("lines %v", got)
+	}
+}
+
+// Lines that arrive while a group's fsync is in flight wait in memory, not
+// in write(2), and the next group commits all of them with one write and
+// one fsync.
+func TestAppenderCommitsWaitingLinesAsOneGroup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.jsonl")
+	a, err := OpenAppender(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	inFsync := make(chan struct{})
+	release := make(chan struct{})
+	var fsyncs atomic.Int32
+	a.fsync = func() error {
+		if fsyncs.Add(1) == 1 {
+			close(inFsync)
+			<-release
+		}
+		return a.f.Sync()
+	}
+	first := make(chan error, 1)
+	go func() { _, err := a.AppendAt(map[string]int{"n": 0}); first <- err }()
+	<-inFsync
+	const waiting = 10
+	var wg sync.WaitGroup
+	offs := make([]int64, waiting)
+	for i := range waiting {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			off, err := a.AppendAt(map[string]int{"n": i + 1})
+			if err != nil {
+				t.Error(err)
+			}
+			offs[i] = off
+		}()
+	}
+	// Every waiting line is queued, none written, while the fsync holds.
+	for queued := 0; queued < waiting; {
+		a.qmu.Lock()
+		queued = len(a.queue)
+		a.qmu.Unlock()
+		runtime.Gosched()
+	}
+	if st, _ := os.Stat(path); st.Size() != int64(len(`{"n":0}`)+1) {
+		t.Errorf("file holds %d bytes while the first fsync is in flight, want only the first line", st.Size())
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if n := fsyncs.Load(); n != 2 {
+		t.Errorf("%d fsyncs for 11 lines, want 2 (the first line, then the ten that waited)", n)
+	}
+	b, _ := os.ReadFile(path)
+	for i, off := range offs {
+		want := fmt.Sprintf(`{"n":%d}`, i+1)
+		if !bytes.HasPrefix(b[off:], []byte(want+"\n")) {
+			t.Errorf("offset %d of line %d holds %q", off, i+1, b[off:min(int(off)+10, len(b))])
+		}
 	}
 }
