@@ -126,14 +126,9 @@ func (p *spares) create() (*spare, error) {
 	return &spare{File: f, path: path}, nil
 }
 
-// link gives the fsynced spare the name dst without replacing an existing
-// dst (an error matching fs.ErrExist) and closes it; its tmp/ name stays.
-func (s *spare) link(dst string) error {
-	if err := s.Close(); err != nil {
-		return err
-	}
-	return os.Link(s.path, dst)
-}
+// link gives the fsynced, closed spare the name dst without replacing an
+// existing dst (an error matching fs.ErrExist); its tmp/ name stays.
+func (s *spare) link(dst string) error { return os.Link(s.path, dst) }
 
 // discard drops a spare that holds nothing stored.
 func (s *spare) discard() {

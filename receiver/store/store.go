@@ -329,6 +329,8 @@ func (s *Store) receive(body io.Reader, length int64, wantSHA string, progress f
 	default:
 		if err = sp.Sync(); err != nil {
 			err = fmt.Errorf("fsync: %w", err)
+		} else if err = sp.Close(); err != nil {
+			err = fmt.Errorf("close: %w", err)
 		}
 	}
 	if err != nil {
@@ -349,12 +351,19 @@ func (s *Store) commit(sp *spare, id string, appendRow func() (int64, error)) er
 			sp.discard()
 		}
 	}()
-	if err := s.removeOrphan(id); err != nil {
-		return err
-	}
 	err := sp.link(s.Path(id))
 	if errors.Is(err, fs.ErrExist) {
-		return ErrExists
+		// Rarely an unindexed leftover, which gives way (removeOrphan).
+		removed, rerr := s.removeOrphan(id)
+		if rerr != nil {
+			return rerr
+		}
+		if !removed {
+			return ErrExists
+		}
+		if err = sp.link(s.Path(id)); errors.Is(err, fs.ErrExist) {
+			return ErrExists
+		}
 	}
 	if err != nil {
 		return err
@@ -389,21 +398,16 @@ func (s *Store) unstore(id string, cause error) error {
 // removeOrphan removes store/<id> when it has no durable row: the leftover
 // of an upload whose append failed and whose file could not be removed then.
 // It must be called under LockID.
-func (s *Store) removeOrphan(id string) error {
-	if _, err := os.Lstat(s.Path(id)); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	} else if err != nil {
-		return err
-	}
+func (s *Store) removeOrphan(id string) (removed bool, err error) {
 	_, found, err := s.rows.find(id)
 	if err != nil || found {
-		return err
+		return false, err
 	}
-	if err := os.Remove(s.Path(id)); err != nil {
-		return fmt.Errorf("remove unindexed file: %w", err)
+	if err := os.Remove(s.Path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("remove unindexed file: %w", err)
 	}
 	s.log.Warn("removed a stored file that had no index row before storing it again", "id", id)
-	return s.dirSync.Sync()
+	return true, s.dirSync.Sync()
 }
 
 // FreeBytes returns the bytes available to the receiver on the data
