@@ -137,11 +137,7 @@ func (a *Appender) commit(line []byte) (int64, error) {
 	a.queue = nil
 	a.qmu.Unlock()
 	a.commitGroup(group)
-	for _, o := range group {
-		if o != w {
-			o.done <- false
-		}
-	}
+	// The next leader first, so its group's write and fsync start at once.
 	a.qmu.Lock()
 	if len(a.queue) == 0 {
 		a.leading = false
@@ -149,6 +145,11 @@ func (a *Appender) commit(line []byte) (int64, error) {
 		a.queue[0].done <- true
 	}
 	a.qmu.Unlock()
+	for _, o := range group {
+		if o != w {
+			o.done <- false
+		}
+	}
 	return w.off, w.err
 }
 
