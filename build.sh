@@ -133,6 +133,8 @@ cmd_test() {
   for arch in "${ARCHES[@]}"; do build_bins "$WORK/$arch" "$arch"; check_static "$WORK/$arch"; done
   echo "== go test -race"
   go test -race -count=1 -timeout 20m ./...
+  echo "== bench/slowfs (its own module: the emulated slow-flush device)"
+  (cd bench/slowfs && go vet ./... && go test -race -count=1 ./...)
   echo "== deployment checks"
   VERSION=$VERSION COMMIT=$COMMIT SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH test/deploy/checks.sh
   echo "== units under systemd (container)"

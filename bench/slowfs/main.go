@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	backing, mnt := flags.Arg(0), flags.Arg(1)
-	dev := &device{delay: *delay}
+	dev := &device{delay: *delay, sleep: time.Sleep}
 	dev.cond = sync.NewCond(&dev.mu)
 	var st syscall.Stat_t
 	if err := syscall.Stat(backing, &st); err != nil {
@@ -84,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // device is the emulated cache flush of one storage device.
 type device struct {
 	delay time.Duration
+	// sleep waits out one flush (time.Sleep; tests hold it).
+	sleep func(time.Duration)
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -109,7 +111,7 @@ func (d *device) flush() {
 		d.started++
 		d.flushes++
 		d.mu.Unlock()
-		time.Sleep(d.delay)
+		d.sleep(d.delay)
 		d.mu.Lock()
 		d.done = d.started
 		d.running = false

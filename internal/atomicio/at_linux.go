@@ -8,8 +8,8 @@ import (
 // atFDCWD is AT_FDCWD: paths relative to the working directory.
 const atFDCWD = -0x64
 
-// at2 makes one of the two-path *at(2) system calls, linkat or renameat2,
-// as (AT_FDCWD, oldpath, AT_FDCWD, newpath, flags).
+// at2 makes a two-path *at(2) system call (renameat2) as (AT_FDCWD,
+// oldpath, AT_FDCWD, newpath, flags).
 func at2(trap uintptr, oldpath, newpath string, flags uintptr) error {
 	o, err := syscall.BytePtrFromString(oldpath)
 	if err != nil {

@@ -23,15 +23,26 @@ const (
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
-// copyHashed copies r to w and returns the sha256 of what it copied. size is
-// the expected length (-1 if unknown): a body that fits one chunk is copied
-// and hashed in place; a larger one is hashed in its own goroutine,
-// overlapped with reading and writing, so it costs about max(hash, write)
-// rather than their sum. When w is an *os.File, written ranges are pushed to
-// disk early (see startWriteback).
+// copyHashed copies r to w and returns the sha256 of what it copied (see
+// copyHashing).
 func copyHashed(w io.Writer, r io.Reader, size int64, progress func(int64)) (sum string, n int64, err error) {
+	n, digest, err := copyHashing(w, r, size, progress)
+	sum = digest()
+	return sum, n, err
+}
+
+// copyHashing copies r to w while hashing what it copies, and returns once
+// the copy is done: digest waits for the hash and returns it (hex), and must
+// be called exactly once, whatever err is. So the caller can fsync what it
+// wrote while the last bytes are still being hashed. size is the expected
+// length (-1 if unknown): a body that fits one chunk is read once and then
+// hashed in its own goroutine while it is written; a larger one is hashed
+// chunk by chunk in its own goroutine, overlapped with reading and writing,
+// so it costs about max(hash, write) rather than their sum. When w is an
+// *os.File, written ranges are pushed to disk early (see startWriteback).
+func copyHashing(w io.Writer, r io.Reader, size int64, progress func(int64)) (n int64, digest func() string, err error) {
 	if size >= 0 && size <= chunkSize {
-		return copyHashedSmall(w, r, size, progress)
+		return copyHashingSmall(w, r, size, progress)
 	}
 	var wb *writeback
 	if f, ok := w.(*os.File); ok {
@@ -82,36 +93,40 @@ func copyHashed(w io.Writer, r io.Reader, size int64, progress func(int64)) (sum
 		}
 	}
 	close(full)
-	<-done
-	for i := 0; i < chunks; i++ {
-		chunkPool.Put(<-free)
-	}
-	if err != nil {
-		return "", n, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return n, func() string {
+		<-done
+		for i := 0; i < chunks; i++ {
+			chunkPool.Put(<-free)
+		}
+		return hex.EncodeToString(h.Sum(nil))
+	}, err
 }
 
-// copyHashedSmall is copyHashed for a body of at most one chunk: one read,
-// one write, one hash, no goroutine.
-func copyHashedSmall(w io.Writer, r io.Reader, size int64, progress func(int64)) (string, int64, error) {
+// copyHashingSmall is copyHashing for a body of at most one chunk: one
+// read, then the hash runs beside the write.
+func copyHashingSmall(w io.Writer, r io.Reader, size int64, progress func(int64)) (int64, func() string, error) {
 	bp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bp)
 	buf := (*bp)[:size]
 	m, rerr := io.ReadFull(r, buf)
+	sum := make(chan [sha256.Size]byte, 1)
+	go func() { sum <- sha256.Sum256(buf[:m]) }()
+	digest := func() string {
+		s := <-sum
+		chunkPool.Put(bp)
+		return hex.EncodeToString(s[:])
+	}
 	if m > 0 {
 		if _, err := w.Write(buf[:m]); err != nil {
-			return "", 0, err
+			return 0, digest, err
 		}
 		if progress != nil {
 			progress(int64(m))
 		}
 	}
 	if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
-		return "", int64(m), rerr
+		return int64(m), digest, rerr
 	}
-	s := sha256.Sum256(buf[:m])
-	return hex.EncodeToString(s[:]), int64(m), nil
+	return int64(m), digest, nil
 }
 
 // writeback starts the writeback of a file's written ranges while it is

@@ -318,17 +318,23 @@ func (s *Store) receive(body io.Reader, length int64, wantSHA string, progress f
 	if err != nil {
 		return nil, "", err
 	}
-	sum, n, err := copyHashed(sp.File, io.LimitReader(body, length), length, progress)
+	n, digest, err := copyHashing(sp.File, io.LimitReader(body, length), length, progress)
+	var sum string
 	switch {
 	case err != nil:
+		digest()
 		err = fmt.Errorf("%w: %v", ErrAborted, err)
 	case n != length:
+		digest()
 		err = fmt.Errorf("%w: body ended after %d of %d bytes", ErrAborted, n, length)
-	case sum != wantSHA:
-		err = &MismatchError{Computed: sum}
 	default:
-		if err = sp.Sync(); err != nil {
-			err = fmt.Errorf("fsync: %w", err)
+		// The fsync runs while the last bytes are hashed; a body that then
+		// turns out wrong has cost one fsync of a spare that goes anyway.
+		serr := sp.Sync()
+		if sum = digest(); sum != wantSHA {
+			err = &MismatchError{Computed: sum}
+		} else if serr != nil {
+			err = fmt.Errorf("fsync: %w", serr)
 		} else if err = sp.Close(); err != nil {
 			err = fmt.Errorf("close: %w", err)
 		}
