@@ -38,15 +38,19 @@ func (s *suite) report(shapes []shape, rows int, arm64 string, startup bool) {
 	}
 
 	fmt.Fprint(w, "\nCPU seconds per GiB (median): server process / client (this program).\n\n")
-	fmt.Fprintln(w, "| uploads | clients | hash | write | serial | receiver |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| uploads | clients | hash | write | serial | receiver | rest-server |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, sh := range shapes {
 		if s.times[sh.name] == nil {
 			continue
 		}
 		cells := []string{fmt.Sprintf("%d × %s", sh.count, sizeName(sh.size)), fmt.Sprint(sh.clients)}
 		gib := float64(sh.size) * float64(sh.count) / (1 << 30)
-		for _, t := range targets {
+		for _, t := range append(targets[:len(targets):len(targets)], "rest-server") {
+			if len(s.cpu[sh.name][t]) == 0 {
+				cells = append(cells, "—")
+				continue
+			}
 			cells = append(cells, fmt.Sprintf("%.2f / %.2f", median(s.cpu[sh.name][t]).Seconds()/gib, median(s.self[sh.name][t]).Seconds()/gib))
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
