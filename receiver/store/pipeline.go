@@ -103,25 +103,30 @@ func copyHashing(w io.Writer, r io.Reader, size int64, progress func(int64)) (n 
 }
 
 // copyHashingSmall is copyHashing for a body of at most one chunk: one
-// read, then the hash runs beside the write.
+// read and one write, then the writeback of what was written is started
+// and the hash runs while the disk works, on the same thread (a second
+// goroutine per small upload costs more in hand-offs than it saves when
+// many arrive at once).
 func copyHashingSmall(w io.Writer, r io.Reader, size int64, progress func(int64)) (int64, func() string, error) {
 	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
 	buf := (*bp)[:size]
 	m, rerr := io.ReadFull(r, buf)
-	sum := make(chan [sha256.Size]byte, 1)
-	go func() { sum <- sha256.Sum256(buf[:m]) }()
-	digest := func() string {
-		s := <-sum
-		chunkPool.Put(bp)
-		return hex.EncodeToString(s[:])
-	}
+	var werr error
 	if m > 0 {
-		if _, err := w.Write(buf[:m]); err != nil {
-			return 0, digest, err
+		if _, werr = w.Write(buf[:m]); werr == nil {
+			if f, ok := w.(*os.File); ok {
+				startWriteback(f, 0, int64(m))
+			}
+			if progress != nil {
+				progress(int64(m))
+			}
 		}
-		if progress != nil {
-			progress(int64(m))
-		}
+	}
+	s := sha256.Sum256(buf[:m])
+	digest := func() string { return hex.EncodeToString(s[:]) }
+	if werr != nil {
+		return 0, digest, werr
 	}
 	if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
 		return int64(m), digest, rerr
