@@ -16,6 +16,10 @@
 // It prints "ready" on stdout once the mount is up and unmounts on SIGTERM or
 // SIGINT. It lives in its own module so that go-fuse never becomes a
 // dependency of the product.
+//
+// The same passthrough, mounted by its tests with a model of what a power
+// cut keeps (durable.go), checks the receiver's durability promise across
+// power cuts (powercut_test.go).
 package main
 
 import (
@@ -46,27 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	backing, mnt := flags.Arg(0), flags.Arg(1)
 	dev := &device{delay: *delay, sleep: time.Sleep}
 	dev.cond = sync.NewCond(&dev.mu)
-	var st syscall.Stat_t
-	if err := syscall.Stat(backing, &st); err != nil {
-		fmt.Fprintln(stderr, "slowfs:", err)
-		return 1
-	}
-	root := &fs.LoopbackRoot{Path: backing, Dev: uint64(st.Dev)}
-	newNode := func(r *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
-		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, dev: dev}
-	}
-	//lint:ignore SA1019 NewNode still makes every node of the loopback ours in v2.12.1
-	root.NewNode = newNode
-	rootNode := newNode(root, nil, "", &st)
-	root.RootNode = rootNode
-	sec := time.Second
-	server, err := fs.Mount(mnt, rootNode, &fs.Options{
-		AttrTimeout:  &sec,
-		EntryTimeout: &sec,
-		MountOptions: fuse.MountOptions{FsName: "slowfs:" + backing, Name: "slowfs", DirectMount: true},
-	})
+	server, err := mount(backing, mnt, dev, nil)
 	if err != nil {
-		fmt.Fprintln(stderr, "slowfs: mount:", err)
+		fmt.Fprintln(stderr, "slowfs:", err)
 		return 1
 	}
 	fmt.Fprintln(stdout, "ready")
@@ -119,11 +105,42 @@ func (d *device) flush() {
 	}
 }
 
+// mount mounts backing at mnt with dev's flushes; with track, every fsync
+// also records what it made durable (see durable).
+func mount(backing, mnt string, dev *device, track *durable) (*fuse.Server, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(backing, &st); err != nil {
+		return nil, err
+	}
+	root := &fs.LoopbackRoot{Path: backing, Dev: uint64(st.Dev)}
+	newNode := func(r *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
+		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, dev: dev, track: track}
+	}
+	//lint:ignore SA1019 NewNode still makes every node of the loopback ours in v2.12.1
+	root.NewNode = newNode
+	rootNode := newNode(root, nil, "", &st)
+	root.RootNode = rootNode
+	sec := time.Second
+	server, err := fs.Mount(mnt, rootNode, &fs.Options{
+		AttrTimeout:  &sec,
+		EntryTimeout: &sec,
+		MountOptions: fuse.MountOptions{FsName: "slowfs:" + backing, Name: "slowfs", DirectMount: true},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mount: %w", err)
+	}
+	return server, nil
+}
+
 // node is a loopback node whose fsyncs pay for a device flush.
 type node struct {
 	fs.LoopbackNode
-	dev *device
+	dev   *device
+	track *durable // nil unless a power cut is modelled
 }
+
+// path is the node's path relative to the root.
+func (n *node) path() string { return n.EmbeddedInode().Path(nil) }
 
 var (
 	_ fs.NodeFsyncer        = (*node)(nil)
@@ -143,6 +160,13 @@ func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall
 	}
 	if errno == 0 {
 		n.dev.flush()
+		if n.track != nil {
+			if _, isDir := f.(fs.FileFsyncdirer); isDir {
+				n.track.syncDir(n.path())
+			} else {
+				n.track.syncFile(n.path())
+			}
+		}
 	}
 	return errno
 }
@@ -154,13 +178,13 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	return &dir{h: h, dev: n.dev}, ff, 0
+	return &dir{h: h, node: n}, ff, 0
 }
 
 // dir is an open directory of the loopback with slow fsyncs.
 type dir struct {
-	h   fs.FileHandle
-	dev *device
+	h    fs.FileHandle
+	node *node
 }
 
 var (
@@ -200,7 +224,10 @@ func (d *dir) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
 		errno = s.Fsyncdir(ctx, flags)
 	}
 	if errno == 0 {
-		d.dev.flush()
+		d.node.dev.flush()
+		if d.node.track != nil {
+			d.node.track.syncDir(d.node.path())
+		}
 	}
 	return errno
 }
