@@ -18,7 +18,7 @@
 #     index rows and store files,
 # and prints markdown tables with pass/fail per target.
 #
-#   bench/receiver/run.sh [reps] [root|journaled|both|slowfs]
+#   bench/receiver/run.sh [reps] [root|journaled|both|slowfs|slowdev]
 #
 # reps defaults to 5 (a full run takes ~6-8 minutes per file system).
 #   root       (default) data under bench/out/receiver, on the repository's file system;
@@ -29,6 +29,9 @@
 #              SSD drains its write cache (needs root and losetup; skipped with
 #              the reason otherwise);
 #   both       root, then journaled;
+#   slowdev    data on an ext4 (no journal; JOURNAL=1 for a journaled one)
+#              on a loop device whose backing file is on slowfs: the slow
+#              flush below a real file system;
 #   slowfs     data on bench/slowfs, a FUSE passthrough over bench/out whose
 #              every fsync (file or directory) waits for an emulated,
 #              serialised device cache flush of $FLUSH (default 2ms): the
@@ -101,7 +104,7 @@ if [[ $which == journaled || $which == both ]]; then
   suite "$mnt/receiver" --startup=false
 fi
 
-if [[ $which == slowfs ]]; then
+if [[ $which == slowfs || $which == slowdev ]]; then
   flush=${FLUSH:-2ms}
   echo "== data on slowfs (FUSE passthrough, device flushes of $flush, serialised)"
   (cd bench/slowfs && go build -o "../../$out/bin/slowfs" .)
@@ -118,8 +121,37 @@ if [[ $which == slowfs ]]; then
     kill "$fspid" 2>/dev/null || true
     exit 0
   fi
-  unmount() { kill "$fspid"; wait "$fspid" || true; cat "$out/slowfs.log"; }
+  unmount() {
+    if [[ -n ${emnt:-} ]]; then umount "$emnt" 2>/dev/null || true; fi
+    if [[ -n ${dev:-} ]]; then losetup -d "$dev" 2>/dev/null || true; fi
+    kill "$fspid"; wait "$fspid" || true; cat "$out/slowfs.log"
+  }
   trap unmount EXIT
-  # Start-up reads 100 000 files' metadata, not flushes: measured on root.
-  suite "$mnt/receiver" --startup=false
+  if [[ $which == slowfs ]]; then
+    # Start-up reads 100 000 files' metadata, not flushes: measured on root.
+    suite "$mnt/receiver" --startup=false
+    exit 0
+  fi
+  # slowdev: the slow flush below a real file system. An ext4 on a loop
+  # device whose backing file lives on slowfs: every cache flush the ext4
+  # sends to its device is an fsync of that one file, so one emulated,
+  # serialised device flush, while the locks the servers meet are ext4's
+  # (through FUSE directly, the kernel holds a file's lock for the whole of
+  # its fsync, which ext4 does not). Without a journal by default, like this
+  # VM's root; JOURNAL=1 makes the default journaled ext4 of the Pi's root.
+  if [[ $(id -u) != 0 ]] || ! command -v losetup >/dev/null || ! command -v mkfs.ext4 >/dev/null; then
+    echo "skipped: a loop-mounted ext4 needs root, losetup and mkfs.ext4"
+    exit 0
+  fi
+  img=$mnt/ext4.img emnt=$PWD/bench/out/slowdev-mnt
+  features=(-O ^has_journal)
+  if [[ ${JOURNAL:-0} == 1 ]]; then features=(); fi
+  truncate -s 16G "$img" && mkfs.ext4 -q -F "${features[@]}" "$img"
+  if ! dev=$(losetup -f --show "$img"); then
+    echo "skipped: no loop device available"
+    exit 0
+  fi
+  mkdir -p "$emnt" && mount "$dev" "$emnt"
+  echo "ext4 over the slow device: $(if [[ ${JOURNAL:-0} == 1 ]]; then echo journaled; else echo no journal; fi)"
+  suite "$emnt/receiver" --startup=false
 fi
