@@ -409,7 +409,9 @@ func (s *Store) removeOrphan(id string) (removed bool, err error) {
 	if err != nil || found {
 		return false, err
 	}
-	if err := os.Remove(s.Path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(s.Path(id)); errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	} else if err != nil {
 		return false, fmt.Errorf("remove unindexed file: %w", err)
 	}
 	s.log.Warn("removed a stored file that had no index row before storing it again", "id", id)
