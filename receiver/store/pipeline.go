@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"unsafe"
 )
 
 // Tuning of the ingest pipeline.
@@ -21,7 +22,25 @@ const (
 	writebackEvery = 8 << 20
 )
 
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+// directAlign is the alignment direct I/O asks of a buffer's address, a
+// write's length and its offset (the largest logical block size in use).
+const directAlign = 4096
+
+// chunkPool holds chunkSize buffers aligned for direct I/O (see writeNew).
+var chunkPool = sync.Pool{New: func() any {
+	b := make([]byte, chunkSize+directAlign)
+	off := 0
+	if r := int(uintptr(unsafe.Pointer(&b[0])) % directAlign); r != 0 {
+		off = directAlign - r
+	}
+	b = b[off : off+chunkSize : off+chunkSize]
+	return &b
+}}
+
+// isAligned reports whether b starts on a directAlign boundary.
+func isAligned(b []byte) bool {
+	return len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%directAlign == 0
+}
 
 // copyHashed copies r to w and returns the sha256 of what it copied (see
 // copyHashing).
@@ -35,8 +54,8 @@ func copyHashed(w io.Writer, r io.Reader, size int64, progress func(int64)) (sum
 // the copy is done: digest waits for the hash and returns it (hex), and must
 // be called exactly once, whatever err is. So the caller can fsync what it
 // wrote while the last bytes are still being hashed. size is the expected
-// length (-1 if unknown): a body that fits one chunk is read once and then
-// hashed in its own goroutine while it is written; a larger one is hashed
+// length (-1 if unknown): a body that fits one chunk is read once, written
+// past the page cache (writeNew) and hashed; a larger one is hashed
 // chunk by chunk in its own goroutine, overlapped with reading and writing,
 // so it costs about max(hash, write) rather than their sum. When w is an
 // *os.File, written ranges are pushed to disk early (see startWriteback).
@@ -103,10 +122,9 @@ func copyHashing(w io.Writer, r io.Reader, size int64, progress func(int64)) (n 
 }
 
 // copyHashingSmall is copyHashing for a body of at most one chunk: one
-// read and one write, then the writeback of what was written is started
-// and the hash runs while the disk works, on the same thread (a second
-// goroutine per small upload costs more in hand-offs than it saves when
-// many arrive at once).
+// read, one write and the hash, on the same thread (a second goroutine per
+// small upload costs more in hand-offs than it saves when many arrive at
+// once). Into a file the write goes past the page cache (writeNew).
 func copyHashingSmall(w io.Writer, r io.Reader, size int64, progress func(int64)) (int64, func() string, error) {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
@@ -114,13 +132,13 @@ func copyHashingSmall(w io.Writer, r io.Reader, size int64, progress func(int64)
 	m, rerr := io.ReadFull(r, buf)
 	var werr error
 	if m > 0 {
-		if _, werr = w.Write(buf[:m]); werr == nil {
-			if f, ok := w.(*os.File); ok {
-				startWriteback(f, 0, int64(m))
-			}
-			if progress != nil {
-				progress(int64(m))
-			}
+		if f, ok := w.(*os.File); ok {
+			werr = writeNew(f, buf[:m])
+		} else {
+			_, werr = w.Write(buf[:m])
+		}
+		if werr == nil && progress != nil {
+			progress(int64(m))
 		}
 	}
 	s := sha256.Sum256(buf[:m])
