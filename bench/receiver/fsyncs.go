@@ -20,7 +20,7 @@ import (
 // directory, fsyncs that directory, appends a row to a shared index and
 // fsyncs the index (the `serial` baseline's three fsyncs). It prints
 // operations per second. Use a fresh directory: on ext4 without a journal,
-// files deleted in the last 35 s slow creation down.
+// files deleted in the last minutes slow creation down (see clean).
 //
 //	receiverbench fsyncs --dir D [--pattern file|serial] [--par 8] [--n 4096]
 func runFsyncs(args []string, stdout, stderr io.Writer) int {

@@ -252,10 +252,11 @@ type restProc struct {
 	log  *os.File
 }
 
-// startRestServer runs bin (rest-server) over dir without authentication or
-// upload verification, waits until it accepts connections and creates the
+// startRestServer runs bin (rest-server) over dir without authentication,
+// with or without its upload verification (the sha256 of a blob must be its
+// name; rest-server's default), waits until it accepts connections and creates the
 // repository at its root.
-func startRestServer(bin, dir, logPath string) (*restProc, error) {
+func startRestServer(bin, dir, logPath string, verify bool) (*restProc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -267,7 +268,11 @@ func startRestServer(bin, dir, logPath string) (*restProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--path", dir, "--listen", addr, "--no-auth", "--no-verify-upload")
+	args := []string{"--path", dir, "--listen", addr, "--no-auth"}
+	if !verify {
+		args = append(args, "--no-verify-upload")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Stdout = logf
 	cmd.Stderr = logf

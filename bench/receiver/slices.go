@@ -16,15 +16,20 @@ import (
 // drifts by a factor of three within minutes. One long run per server then
 // measures the disk of that minute as much as the server. Small shapes are
 // therefore cut into slices of a few hundred uploads that alternate the
-// servers (serial, receiver, rest-server; the order rotates each round), and
+// servers (serial, receiver, the peers; the order rotates each round), and
 // the flush latency is measured on the same file system before every round.
 // A target's ratio is the median of the per-round ratios.
+
+// peers are the other servers small uploads are compared with: rest-server
+// with --no-verify-upload, and as it comes (rest-verify), hashing every blob
+// to check it against its name as the receiver checks X-Content-SHA256.
+var peers = []string{"rest-server", "rest-verify"}
 
 // sliceTargets are the servers of a small-upload round, in first-round order.
 func (s *suite) sliceTargets() []string {
 	ts := []string{"serial", "receiver"}
 	if s.rest != nil {
-		ts = append(ts, "rest-server")
+		ts = append(ts, peers...)
 	}
 	return ts
 }
@@ -43,7 +48,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // probeFlush measures the flush latency of the file system holding dir,
 // 5 times each, and returns the medians. It overwrites one file and renames
-// one entry back and forth, so it frees no inodes (see inodeRecency).
+// one entry back and forth, so it frees no inodes (see clean).
 func probeFlush(dir string) (flushSample, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return flushSample{}, err
@@ -112,7 +117,10 @@ func (s *suite) measureSliced(sh shape, rounds int) error {
 				ups = prepare(*sh.corpus, sh.count, "/v1/episodes/", idBase, benchToken)
 			case "rest-server":
 				addr, server = s.rest.addr, s.rest.cmd.Process.Pid
-				ups = prepareRest(*sh.corpus, sh.count, idBase)
+				ups = prepareRest(*sh.corpus, sh.count, idBase, false)
+			case "rest-verify":
+				addr, server = s.restV.addr, s.restV.cmd.Process.Pid
+				ups = prepareRest(*sh.corpus, sh.count, idBase, true)
 			default:
 				ups = prepare(*sh.corpus, sh.count, "/"+t+"/", idBase, "")
 			}
@@ -135,19 +143,27 @@ func (s *suite) measureSliced(sh shape, rounds int) error {
 
 // prepareRest builds count uploads for rest-server's REST backend protocol:
 // POST /data/<64 hex>, a distinct name per upload (rest-server refuses to
-// overwrite a blob). The server runs with --no-verify-upload, so the name
-// need not be the body's digest; the bodies are the same as everyone's.
-func prepareRest(c corpus, count int, idBase string) []upload {
+// overwrite a blob). Without verification the name need not be the body's
+// digest and the bodies are the same as everyone's; with it, each body is
+// a corpus body whose first 32 bytes are made unique and the name is its
+// sha256 (the hashing is done here, before the slice is timed).
+func prepareRest(c corpus, count int, idBase string, verify bool) []upload {
 	ups := make([]upload, count)
 	for i := range ups {
 		k := i % len(c.bodies)
+		body := c.bodies[k]
 		sum := sha256.Sum256([]byte(idBase + "-" + strconv.Itoa(i)))
+		if verify {
+			body = append([]byte(nil), body...)
+			copy(body, sum[:])
+			sum = sha256.Sum256(body)
+		}
 		head := "POST /data/" + hex.EncodeToString(sum[:]) + " HTTP/1.1\r\n" +
 			"Host: 127.0.0.1\r\n" +
 			"User-Agent: receiverbench\r\n" +
 			"Content-Type: application/octet-stream\r\n" +
 			"Content-Length: " + strconv.Itoa(c.size) + "\r\n\r\n"
-		ups[i] = upload{head: []byte(head), body: c.bodies[k]}
+		ups[i] = upload{head: []byte(head), body: body}
 	}
 	return ups
 }

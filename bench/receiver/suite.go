@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -43,12 +44,13 @@ type suite struct {
 	base    string // baseline address
 	basePID int
 
-	rest    *restProc // rest-server, the peer; nil when not given
-	restDir string
-	slice   int // uploads per slice of a small shape; 0: one run per target
+	rest     *restProc // rest-server --no-verify-upload, a peer; nil when not given
+	restDir  string
+	restV    *restProc // rest-server as it comes, verifying uploads; nil when not given
+	restVDir string
+	slice    int // uploads per slice of a small shape; 0: one run per target
 
-	lastDelete time.Time // when clean last removed files
-	cg         *memcg    // caps the servers' page cache; nil when unavailable
+	cg *memcg // caps the servers' page cache; nil when unavailable
 
 	times map[string]map[string][]time.Duration // shape → target → runs
 	cpu   map[string]map[string][]time.Duration // server CPU time per run
@@ -122,11 +124,18 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only, restBin strin
 	s.recvDir = filepath.Join(s.out, "receiver-data")
 	s.baseDir = filepath.Join(s.out, "baseline-data")
 	s.restDir = filepath.Join(s.out, "rest-server-data")
-	for _, d := range []string{s.recvDir, s.baseDir, s.restDir} {
-		if _, err := os.Stat(d); err == nil {
-			s.lastDelete = time.Now()
+	s.restVDir = filepath.Join(s.out, "rest-verify-data")
+	// A previous run's directories go to trash/, not away: freeing their
+	// inodes would slow file creation for minutes (see clean).
+	trash := filepath.Join(s.out, "trash", strconv.FormatInt(time.Now().UnixNano(), 10))
+	for _, d := range []string{s.recvDir, s.baseDir, s.restDir, s.restVDir} {
+		if _, err := os.Stat(d); err != nil {
+			continue
 		}
-		if err := os.RemoveAll(d); err != nil {
+		if err := os.MkdirAll(trash, 0o750); err != nil {
+			return err
+		}
+		if err := os.Rename(d, filepath.Join(trash, filepath.Base(d))); err != nil {
 			return err
 		}
 	}
@@ -167,7 +176,7 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only, restBin strin
 	}
 
 	if restBin != "" {
-		if s.rest, err = startRestServer(restBin, s.restDir, filepath.Join(s.out, "rest-server.log")); err != nil {
+		if s.rest, err = startRestServer(restBin, s.restDir, filepath.Join(s.out, "rest-server.log"), false); err != nil {
 			return err
 		}
 		defer s.rest.stop()
@@ -175,6 +184,14 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only, restBin strin
 			return err
 		}
 		s.logf("rest-server at %s over %s (--no-auth --no-verify-upload)", s.rest.addr, s.restDir)
+		if s.restV, err = startRestServer(restBin, s.restVDir, filepath.Join(s.out, "rest-verify.log"), true); err != nil {
+			return err
+		}
+		defer s.restV.stop()
+		if err := s.cg.add(s.restV.cmd.Process.Pid); err != nil {
+			return err
+		}
+		s.logf("rest-verify (rest-server verifying uploads, its default) at %s over %s (--no-auth)", s.restV.addr, s.restVDir)
 	}
 
 	addr, err := freePort()
@@ -206,7 +223,6 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only, restBin strin
 		if only != "" && !strings.Contains(sh.name, only) {
 			continue
 		}
-		s.settle()
 		measure := s.measure
 		if n := s.rounds[sh.name]; n > 0 {
 			measure = func(sh shape) error { return s.measureSliced(sh, n) }
@@ -214,7 +230,7 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only, restBin strin
 		if err := measure(sh); err != nil {
 			return fmt.Errorf("%s: %w", sh.name, err)
 		}
-		for _, t := range append(targets, "rest-server") {
+		for _, t := range append(targets, peers...) {
 			s.clean(t)
 		}
 	}
@@ -285,24 +301,23 @@ func (s *suite) measure(sh shape) error {
 	return nil
 }
 
-// inodeRecency is how long ext4 without a journal refuses to reuse a freed
-// inode (vm.dirty_expire_centisecs, 30 s, plus 5 s): while such inodes are
-// about, every file creation in their block group reads inode table blocks
-// to skip them. A receiver never deletes stored files, so runs wait this out
-// after a cleanup instead of measuring it.
-const inodeRecency = 36 * time.Second
-
-// settle waits until files deleted by clean no longer slow file creation.
-func (s *suite) settle() {
-	if wait := inodeRecency - time.Since(s.lastDelete); wait > 0 {
-		s.logf("waiting %v for freed inodes to age (ext4 without a journal skips inodes freed in the last 35 s)", wait.Round(time.Second))
-		time.Sleep(wait)
-	}
-}
-
-// clean removes what a target stored. It runs after every repetition of a
-// shape is done, not between runs, so that no timed run creates files next
-// to thousands of freshly freed inodes (see inodeRecency).
+// clean empties what a target stored, truncating every file to nothing: its
+// blocks are freed, its inode is kept. It runs after every repetition of a
+// shape is done, not between runs.
+//
+// The suite frees no inodes while it runs because ext4 without a journal
+// (this VM's root) refuses to reuse a freed inode for 60 s, and for 300 s
+// more while its inode table block is dirty (RECENTCY_MIN and
+// RECENTCY_DIRTY in fs/ext4/ialloc.c); the receiver's spares, created ahead
+// and fsynced only when used, keep their blocks dirty. While such inodes
+// are about, every file creation in their block group reads the inode
+// table for each of them, from the group's first inode on: after a cleanup
+// of a few thousand files, a fifth of the receiver's CPU went there. It
+// lands unevenly: rest-server spreads its files over 256 directories, so
+// over many block groups, while the receiver's and serial's files share
+// one directory's group. A receiver never deletes stored files, so this is
+// not a cost of serving; a previous run's directories are moved to trash/
+// for the same reason (remove bench/out when done, not right before a run).
 func (s *suite) clean(target string) {
 	var dirs []string
 	switch target {
@@ -316,14 +331,13 @@ func (s *suite) clean(target string) {
 		dirs = []string{datadir.New(filepath.Join(s.baseDir, serialDir)).Store(), datadir.New(filepath.Join(s.baseDir, serialDir)).Tmp()}
 	case "rest-server":
 		dirs, _ = filepath.Glob(filepath.Join(s.restDir, "data", "*"))
+	case "rest-verify":
+		dirs, _ = filepath.Glob(filepath.Join(s.restVDir, "data", "*"))
 	}
 	for _, d := range dirs {
 		entries, _ := os.ReadDir(d)
 		for _, e := range entries {
-			os.Remove(filepath.Join(d, e.Name()))
-		}
-		if len(entries) > 0 {
-			s.lastDelete = time.Now()
+			os.Truncate(filepath.Join(d, e.Name()), 0)
 		}
 	}
 }
