@@ -2,12 +2,13 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-func TestWriteNewWritesEveryByte(t *testing.T) {
+func TestSpareWriteNewWritesEveryByte(t *testing.T) {
 	dir := t.TempDir()
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
@@ -28,26 +29,40 @@ func TestWriteNewWritesEveryByte(t *testing.T) {
 		{"a chunk less a byte", (*bp)[:chunkSize-1]},
 		{"misaligned in memory", (*bp)[1 : 2*directAlign+1]},
 	}
-	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(dir, string(rune('a'+i)))
-			f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-			if err != nil {
-				t.Fatal(err)
+	for _, refused := range []bool{false, true} {
+		for i, tc := range cases {
+			name := tc.name
+			if refused {
+				name += ", direct I/O refused"
 			}
-			if err := writeNew(f, tc.b); err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Close(); err != nil {
-				t.Fatal(err)
-			}
-			got, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, tc.b) {
-				t.Errorf("file holds %d bytes, not the %d written", len(got), len(tc.b))
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				path := filepath.Join(dir, fmt.Sprintf("%v-%d", refused, i))
+				f, direct, err := openSpareFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sp := &spare{File: f, path: path, direct: direct}
+				if refused {
+					// As on a file system without direct I/O: the flag
+					// never took.
+					if err := sp.buffered(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := sp.writeNew(tc.b); err != nil {
+					t.Fatal(err)
+				}
+				if err := sp.Close(); err != nil {
+					t.Fatal(err)
+				}
+				got, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, tc.b) {
+					t.Errorf("file holds %d bytes, not the %d written", len(got), len(tc.b))
+				}
+			})
+		}
 	}
 }

@@ -55,7 +55,7 @@ func copyHashed(w io.Writer, r io.Reader, size int64, progress func(int64)) (sum
 // be called exactly once, whatever err is. So the caller can fsync what it
 // wrote while the last bytes are still being hashed. size is the expected
 // length (-1 if unknown): a body that fits one chunk is read once, written
-// past the page cache (writeNew) and hashed; a larger one is hashed
+// (past the page cache into a spare: spare.writeNew) and hashed; a larger one is hashed
 // chunk by chunk in its own goroutine, overlapped with reading and writing,
 // so it costs about max(hash, write) rather than their sum. When w is an
 // *os.File, written ranges are pushed to disk early (see startWriteback).
@@ -124,7 +124,7 @@ func copyHashing(w io.Writer, r io.Reader, size int64, progress func(int64)) (n 
 // copyHashingSmall is copyHashing for a body of at most one chunk: one
 // read, one write and the hash, on the same thread (a second goroutine per
 // small upload costs more in hand-offs than it saves when many arrive at
-// once). Into a file the write goes past the page cache (writeNew).
+// once). Into a spare the write goes past the page cache (spare.writeNew).
 func copyHashingSmall(w io.Writer, r io.Reader, size int64, progress func(int64)) (int64, func() string, error) {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
@@ -132,8 +132,8 @@ func copyHashingSmall(w io.Writer, r io.Reader, size int64, progress func(int64)
 	m, rerr := io.ReadFull(r, buf)
 	var werr error
 	if m > 0 {
-		if f, ok := w.(*os.File); ok {
-			werr = writeNew(f, buf[:m])
+		if nw, ok := w.(interface{ writeNew([]byte) error }); ok {
+			werr = nw.writeNew(buf[:m])
 		} else {
 			_, werr = w.Write(buf[:m])
 		}

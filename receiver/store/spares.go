@@ -62,7 +62,8 @@ type spares struct {
 // spare is one upload file.
 type spare struct {
 	*os.File
-	path string
+	path   string
+	direct bool // open with O_DIRECT (see writeNew)
 }
 
 // openSpares starts the spare pool of a data directory whose tmp/ was just
@@ -119,11 +120,11 @@ func (p *spares) create() (*spare, error) {
 	p.next++
 	p.mu.Unlock()
 	path := p.layout.Spare(n)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, direct, err := openSpareFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("create spare: %w", err)
 	}
-	return &spare{File: f, path: path}, nil
+	return &spare{File: f, path: path, direct: direct}, nil
 }
 
 // link gives the fsynced, closed spare the name dst without replacing an

@@ -318,7 +318,15 @@ func (s *Store) receive(body io.Reader, length int64, wantSHA string, progress f
 	if err != nil {
 		return nil, "", err
 	}
-	n, digest, err := copyHashing(sp.File, io.LimitReader(body, length), length, progress)
+	var w io.Writer = sp // a small body: sp.writeNew
+	if length > chunkSize {
+		if err := sp.buffered(); err != nil {
+			sp.discard()
+			return nil, "", fmt.Errorf("spare: %w", err)
+		}
+		w = sp.File // written chunk by chunk, with early writeback
+	}
+	n, digest, err := copyHashing(w, io.LimitReader(body, length), length, progress)
 	var sum string
 	switch {
 	case err != nil:
