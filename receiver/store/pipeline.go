@@ -54,11 +54,12 @@ func copyHashed(w io.Writer, r io.Reader, size int64, progress func(int64)) (sum
 // the copy is done: digest waits for the hash and returns it (hex), and must
 // be called exactly once, whatever err is. So the caller can fsync what it
 // wrote while the last bytes are still being hashed. size is the expected
-// length (-1 if unknown): a body that fits one chunk is read once, written
-// (past the page cache into a spare: spare.writeNew) and hashed; a larger one is hashed
-// chunk by chunk in its own goroutine, overlapped with reading and writing,
-// so it costs about max(hash, write) rather than their sum. When w is an
-// *os.File, written ranges are pushed to disk early (see startWriteback).
+// length (-1 if unknown): a body that fits one chunk is read once, then
+// written (past the page cache into a spare: spare.writeNew) while it is
+// hashed; a larger one is hashed chunk by chunk in its own goroutine,
+// overlapped with reading and writing, so it costs about max(hash, write)
+// rather than their sum. When w is an *os.File, written ranges are pushed
+// to disk early (see startWriteback).
 func copyHashing(w io.Writer, r io.Reader, size int64, progress func(int64)) (n int64, digest func() string, err error) {
 	if size >= 0 && size <= chunkSize {
 		return copyHashingSmall(w, r, size, progress)
@@ -122,26 +123,33 @@ func copyHashing(w io.Writer, r io.Reader, size int64, progress func(int64)) (n 
 }
 
 // copyHashingSmall is copyHashing for a body of at most one chunk: one
-// read, one write and the hash, on the same thread (a second goroutine per
-// small upload costs more in hand-offs than it saves when many arrive at
-// once). Into a spare the write goes past the page cache (spare.writeNew).
+// read, then one write and the hash. Into a spare the write goes past the
+// page cache (spare.writeNew) and waits for the disk, so it runs in its own
+// goroutine while this one hashes; into anything else it is a copy, and the
+// hash follows it on the same thread (a goroutine would cost more in
+// hand-offs than it saves when many uploads arrive at once).
 func copyHashingSmall(w io.Writer, r io.Reader, size int64, progress func(int64)) (int64, func() string, error) {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
 	buf := (*bp)[:size]
 	m, rerr := io.ReadFull(r, buf)
 	var werr error
-	if m > 0 {
-		if nw, ok := w.(interface{ writeNew([]byte) error }); ok {
-			werr = nw.writeNew(buf[:m])
-		} else {
+	var s [sha256.Size]byte
+	if nw, ok := w.(interface{ writeNew([]byte) error }); ok && m > 0 {
+		// A direct write waits for the disk: the hash runs meanwhile.
+		done := make(chan error, 1)
+		go func() { done <- nw.writeNew(buf[:m]) }()
+		s = sha256.Sum256(buf[:m])
+		werr = <-done
+	} else {
+		if m > 0 {
 			_, werr = w.Write(buf[:m])
 		}
-		if werr == nil && progress != nil {
-			progress(int64(m))
-		}
+		s = sha256.Sum256(buf[:m])
 	}
-	s := sha256.Sum256(buf[:m])
+	if m > 0 && werr == nil && progress != nil {
+		progress(int64(m))
+	}
 	digest := func() string { return hex.EncodeToString(s[:]) }
 	if werr != nil {
 		return 0, digest, werr
