@@ -60,6 +60,9 @@ func TestIngestBodiesAroundChunkAndWritebackSizes(t *testing.T) {
 		size int
 	}{
 		{"empty", 0},
+		{"less than a block", directAlign - 1},
+		{"a block and a byte", directAlign + 1},
+		{"one chunk less a byte", chunkSize - 1},
 		{"one chunk exactly", chunkSize},
 		{"one byte over a chunk", chunkSize + 1},
 		{"past two writeback windows", 2*writebackEvery + 3*chunkSize + 7},
