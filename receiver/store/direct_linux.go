@@ -61,8 +61,15 @@ func (s *spare) writeNew(b []byte) error {
 	if err := s.buffered(); err != nil {
 		return err
 	}
-	_, err := s.WriteAt(b[done:], int64(done))
-	return err
+	if _, err := s.WriteAt(b[done:], int64(done)); err != nil {
+		return err
+	}
+	if len(b)-done >= directAlign {
+		// Direct I/O was refused: start the writeback now, so the fsync
+		// finds less to do.
+		startWriteback(s.File, int64(done), int64(len(b)-done))
+	}
+	return nil
 }
 
 // buffered turns direct I/O off, for writes that are not whole blocks.
