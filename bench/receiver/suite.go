@@ -176,22 +176,27 @@ func (s *suite) run(total int64, rows, startReps int, arm64, only, restBin strin
 	}
 
 	if restBin != "" {
-		if s.rest, err = startRestServer(restBin, s.restDir, filepath.Join(s.out, "rest-server.log"), false); err != nil {
-			return err
+		for _, p := range []struct {
+			proc   **restProc
+			name   string
+			dir    string
+			verify bool
+			how    string
+		}{
+			{&s.rest, "rest-server", s.restDir, false, "--no-auth --no-verify-upload"},
+			{&s.restV, "rest-verify", s.restVDir, true, "--no-auth: rest-server as it comes, verifying uploads"},
+		} {
+			rp, err := startRestServer(restBin, p.dir, filepath.Join(s.out, p.name+".log"), p.verify)
+			if err != nil {
+				return err
+			}
+			defer rp.stop()
+			*p.proc = rp
+			if err := s.cg.add(rp.cmd.Process.Pid); err != nil {
+				return err
+			}
+			s.logf("%s at %s over %s (%s)", p.name, rp.addr, p.dir, p.how)
 		}
-		defer s.rest.stop()
-		if err := s.cg.add(s.rest.cmd.Process.Pid); err != nil {
-			return err
-		}
-		s.logf("rest-server at %s over %s (--no-auth --no-verify-upload)", s.rest.addr, s.restDir)
-		if s.restV, err = startRestServer(restBin, s.restVDir, filepath.Join(s.out, "rest-verify.log"), true); err != nil {
-			return err
-		}
-		defer s.restV.stop()
-		if err := s.cg.add(s.restV.cmd.Process.Pid); err != nil {
-			return err
-		}
-		s.logf("rest-verify (rest-server verifying uploads, its default) at %s over %s (--no-auth)", s.restV.addr, s.restVDir)
 	}
 
 	addr, err := freePort()
