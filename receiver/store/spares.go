@@ -57,6 +57,8 @@ type spares struct {
 	wake chan struct{} // a refill is wanted
 	stop chan struct{}
 	done chan struct{}
+
+	refillErr string // the last refill failure logged, "" once one succeeds
 }
 
 // spare is one upload file.
@@ -164,14 +166,25 @@ func (p *spares) loop() {
 		case <-p.stop:
 			return
 		case <-p.wake:
-			if err := p.refill(); err != nil {
-				p.log.Warn("could not make spare upload files; uploads make their own", "error", err)
-			}
+			p.noteRefill(p.refill())
 		case <-tick.C:
 			if err := p.retireLinked(false); err != nil {
 				p.log.Warn("could not retire spare upload files; retrying", "error", err)
 			}
 		}
+	}
+}
+
+// noteRefill logs a refill's outcome: a failure once, not at every upload
+// that asks for a refill while it lasts, and the recovery after it.
+func (p *spares) noteRefill(err error) {
+	switch {
+	case err != nil && err.Error() != p.refillErr:
+		p.refillErr = err.Error()
+		p.log.Warn("could not make spare upload files; uploads make their own", "error", err)
+	case err == nil && p.refillErr != "":
+		p.refillErr = ""
+		p.log.Info("spare upload files are made again")
 	}
 }
 

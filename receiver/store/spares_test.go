@@ -2,9 +2,12 @@ package store
 
 import (
 	"bytes"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"cis490/receiver/datadir"
@@ -151,5 +154,24 @@ func TestIngestReplacesAnUnindexedLeftover(t *testing.T) {
 	}
 	if rows := readRows(t, dir); len(rows) != 1 || rows[0].SHA256 != sum(body) {
 		t.Errorf("rows = %+v, want one for the new bytes", rows)
+	}
+}
+
+func TestRefillFailureIsLoggedOnceWhileItLasts(t *testing.T) {
+	var out bytes.Buffer
+	p := &spares{log: slog.New(slog.NewTextHandler(&out, nil))}
+	disk := errors.New("create spare: open tmp/spare-9: read-only file system")
+	for range 5 {
+		p.noteRefill(disk)
+	}
+	p.noteRefill(nil)
+	p.noteRefill(nil)
+	p.noteRefill(disk)
+	got := out.String()
+	if n := strings.Count(got, "could not make spare upload files"); n != 2 {
+		t.Errorf("%d warnings for one failure, a recovery and the failure again, want 2:\n%s", n, got)
+	}
+	if n := strings.Count(got, "spare upload files are made again"); n != 1 {
+		t.Errorf("%d recovery lines, want 1:\n%s", n, got)
 	}
 }
