@@ -133,12 +133,16 @@ boot() {
     [ "$SECONDS" -lt "$end" ] || boot_failed "no container init 60s after systemd-nspawn started"
     sleep 0.2
   done
-  # Until the container's systemd listens, systemctl fails at once: retry.
+  # Until the container's systemd listens, systemctl fails at once: retry,
+  # looking the container's init up again each time in case the process
+  # found first was not it, and keep the last error for the report.
   end=$((SECONDS + 60))
-  until ct_t 5 systemctl show -p Version --value >/dev/null 2>&1; do
+  until ct_t 5 systemctl show -p Version --value >/dev/null 2>"$WORK/probe.err"; do
     kill -0 "$NSPAWN_PID" 2>/dev/null || boot_failed "systemd-nspawn exited"
-    [ "$SECONDS" -lt "$end" ] || boot_failed "systemd in the container did not answer within 60s"
+    [ "$SECONDS" -lt "$end" ] ||
+      boot_failed "systemd in the container did not answer within 60s (init pid ${CT_PID:-none}: $(tail -n 2 "$WORK/probe.err" | tr '\n' ' '))"
     sleep 0.5
+    CT_PID=$(container_init) || CT_PID=
   done
   state=$(ct_t 180 systemctl is-system-running --wait) || true
   case "$state" in
