@@ -49,7 +49,8 @@ func (s *spare) writeNew(b []byte) error {
 	whole := len(b) &^ (directAlign - 1)
 	done := 0
 	if s.direct && whole > 0 && isAligned(b) {
-		n, err := pwriteAll(s.File, b[:whole])
+		// EINVAL: direct I/O refused after all; the rest goes buffered.
+		n, err := s.WriteAt(b[:whole], 0)
 		if err != nil && !errors.Is(err, syscall.EINVAL) {
 			return err
 		}
@@ -88,34 +89,4 @@ func (s *spare) buffered() error {
 		s.direct = false
 	}
 	return err
-}
-
-// pwriteAll writes b at offset 0 of f; EINVAL from a direct write means
-// nothing more was written.
-func pwriteAll(f *os.File, b []byte) (n int, err error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	cerr := rc.Control(func(fd uintptr) {
-		for n < len(b) {
-			m, werr := syscall.Pwrite(int(fd), b[n:], int64(n))
-			if werr == syscall.EINTR {
-				continue
-			}
-			if werr != nil {
-				err = werr
-				return
-			}
-			if m == 0 {
-				err = syscall.EIO
-				return
-			}
-			n += m
-		}
-	})
-	if cerr != nil {
-		return 0, cerr
-	}
-	return n, err
 }

@@ -37,6 +37,10 @@ var chunkPool = sync.Pool{New: func() any {
 	return &b
 }}
 
+// smallBody reports whether a body of size bytes (-1: unknown) is read in
+// one chunk and written at once (copyHashingSmall).
+func smallBody(size int64) bool { return size >= 0 && size <= chunkSize }
+
 // isAligned reports whether b starts on a directAlign boundary.
 func isAligned(b []byte) bool {
 	return len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%directAlign == 0
@@ -61,7 +65,7 @@ func copyHashed(w io.Writer, r io.Reader, size int64, progress func(int64)) (sum
 // rather than their sum. When w is an *os.File, written ranges are pushed
 // to disk early (see startWriteback).
 func copyHashing(w io.Writer, r io.Reader, size int64, progress func(int64)) (n int64, digest func() string, err error) {
-	if size >= 0 && size <= chunkSize {
+	if smallBody(size) {
 		return copyHashingSmall(w, r, size, progress)
 	}
 	var wb *writeback

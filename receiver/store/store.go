@@ -319,7 +319,7 @@ func (s *Store) receive(body io.Reader, length int64, wantSHA string, progress f
 		return nil, "", err
 	}
 	var w io.Writer = sp // a small body: sp.writeNew
-	if length > chunkSize {
+	if !smallBody(length) {
 		if err := sp.buffered(); err != nil {
 			sp.discard()
 			return nil, "", fmt.Errorf("spare: %w", err)
