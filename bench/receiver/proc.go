@@ -24,10 +24,10 @@ type receiverProc struct {
 	stderr  *os.File
 }
 
-// startReceiver runs bin with args and waits for READY=1 on a notify socket
-// the benchmark owns, so the start-up time is the receiver's own, not a
-// polling interval.
-func startReceiver(bin string, args []string, addr, logPath string) (*receiverProc, error) {
+// startReceiver runs bin with args (and env added to the suite's) and waits
+// for READY=1 on a notify socket the benchmark owns, so the start-up time is
+// the receiver's own, not a polling interval.
+func startReceiver(bin string, args []string, addr, logPath string, env ...string) (*receiverProc, error) {
 	sockPath := filepath.Join(os.TempDir(), fmt.Sprintf("receiverbench-%d-%d.sock", os.Getpid(), time.Now().UnixNano()))
 	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
 	if err != nil {
@@ -40,7 +40,7 @@ func startReceiver(bin string, args []string, addr, logPath string) (*receiverPr
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath)
+	cmd.Env = append(append(os.Environ(), env...), "NOTIFY_SOCKET="+sockPath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // no orphan if the suite dies
 	cmd.Stdout = logf
 	cmd.Stderr = logf
