@@ -34,10 +34,60 @@ type Appender struct {
 	// fsync makes the file durable; tests wrap it to hold a group.
 	fsync func() error
 
-	qmu     sync.Mutex // guards queue, leading
+	qmu     sync.Mutex // guards queue, leading, coming
 	queue   []*waiter
 	leading bool   // a group is being committed
 	buf     []byte // the group's lines, reused by whoever leads
+	// coming counts the lines announced with Expect and not yet queued or
+	// given up, by the parity of the epoch they were announced in. A leader
+	// closes the open epoch and takes its group once that epoch's count is
+	// zero; lines announced meanwhile are the next leader's to wait for, so
+	// a steady stream of them cannot hold a group back.
+	coming  [2]int
+	epoch   int
+	arrived *sync.Cond // on qmu: an epoch's count fell to zero
+}
+
+// Expected is a line announced with Expect.
+type Expected struct {
+	a     *Appender
+	epoch int
+	done  bool // queued or given up; guarded by a.qmu
+}
+
+// Expect announces a line that is about to be appended with no wait on
+// the disk before it (the caller's own flush has just ended), so the next
+// group waits for it instead of leaving it for the group after: lines whose
+// flushes ended together are then committed together, which matters where
+// the index's fsyncs cannot overlap (FUSE holds the file's lock through
+// each). The line must follow with AppendExpectedAt, or the announcement
+// be given up with Cancel.
+func (a *Appender) Expect() *Expected {
+	a.qmu.Lock()
+	defer a.qmu.Unlock()
+	a.coming[a.epoch&1]++
+	return &Expected{a: a, epoch: a.epoch}
+}
+
+// Cancel gives up an announced line; it is a no-op once the line was
+// queued or given up, and on nil.
+func (e *Expected) Cancel() {
+	if e == nil {
+		return
+	}
+	e.a.qmu.Lock()
+	e.settleLocked()
+	e.a.qmu.Unlock()
+}
+
+func (e *Expected) settleLocked() {
+	if e.done {
+		return
+	}
+	e.done = true
+	if e.a.coming[e.epoch&1]--; e.a.coming[e.epoch&1] == 0 {
+		e.a.arrived.Broadcast()
+	}
 }
 
 // waiter is one line waiting for its group's commit.
@@ -62,7 +112,9 @@ func OpenAppender(path string) (*Appender, error) {
 		f.Close()
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	return &Appender{path: path, f: f, size: st.Size(), fsync: f.Sync}, nil
+	a := &Appender{path: path, f: f, size: st.Size(), fsync: f.Sync}
+	a.arrived = sync.NewCond(&a.qmu)
+	return a, nil
 }
 
 // Path returns the file's path.
@@ -104,7 +156,17 @@ func (a *Appender) AppendAt(v any) (offset int64, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("append %s: %w", a.path, err)
 	}
-	return a.commit(append(line, '\n'))
+	return a.commit(append(line, '\n'), nil)
+}
+
+// AppendExpectedAt is AppendAt for a line announced with Expect.
+func (a *Appender) AppendExpectedAt(v any, e *Expected) (offset int64, err error) {
+	line, err := json.Marshal(v)
+	if err != nil {
+		e.Cancel()
+		return 0, fmt.Errorf("append %s: %w", a.path, err)
+	}
+	return a.commit(append(line, '\n'), e)
 }
 
 // AppendLine writes line (which must end in '\n' and hold no other newline)
@@ -116,16 +178,20 @@ func (a *Appender) AppendLine(line []byte) error {
 
 // AppendLineAt is AppendLine that also returns the line's offset.
 func (a *Appender) AppendLineAt(line []byte) (offset int64, err error) {
-	return a.commit(line)
+	return a.commit(line, nil)
 }
 
-// commit queues line and returns its offset once it is durable. The first
-// caller to find no group in progress leads: it takes the queue, commits
-// it, and hands the lead to the first line queued meanwhile.
-func (a *Appender) commit(line []byte) (int64, error) {
+// commit queues line (announced as e, if not nil) and returns its offset
+// once it is durable. The first caller to find no group in progress leads:
+// it waits for the lines announced (Expect), takes the queue, commits it,
+// and hands the lead to the first line queued meanwhile.
+func (a *Appender) commit(line []byte, e *Expected) (int64, error) {
 	w := &waiter{line: line, done: make(chan bool, 1)}
 	a.qmu.Lock()
 	a.queue = append(a.queue, w)
+	if e != nil {
+		e.settleLocked()
+	}
 	lead := !a.leading
 	a.leading = true
 	a.qmu.Unlock()
@@ -133,6 +199,11 @@ func (a *Appender) commit(line []byte) (int64, error) {
 		return w.off, w.err
 	}
 	a.qmu.Lock()
+	closed := a.epoch
+	a.epoch++
+	for a.coming[closed&1] > 0 {
+		a.arrived.Wait()
+	}
 	group := a.queue
 	a.queue = nil
 	a.qmu.Unlock()

@@ -222,3 +222,126 @@ func TestAppenderCommitsWaitingLinesAsOneGroup(t *testing.T) {
 		}
 	}
 }
+
+// heldAppender is an appender whose first fsync holds until release is
+// closed, and which counts its fsyncs.
+func heldAppender(t *testing.T) (a *Appender, inFsync, release chan struct{}, fsyncs *atomic.Int32) {
+	t.Helper()
+	a, err := OpenAppender(filepath.Join(t.TempDir(), "x.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	inFsync, release, fsyncs = make(chan struct{}), make(chan struct{}), new(atomic.Int32)
+	a.fsync = func() error {
+		if fsyncs.Add(1) == 1 {
+			close(inFsync)
+			<-release
+		}
+		return a.f.Sync()
+	}
+	return a, inFsync, release, fsyncs
+}
+
+// waitQueued waits until n lines wait in the queue.
+func waitQueued(a *Appender, n int) {
+	for {
+		a.qmu.Lock()
+		q := len(a.queue)
+		a.qmu.Unlock()
+		if q >= n {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// waitLeading waits until the n-th group's leader has closed its epoch:
+// from then on it either waits for the announcements of that epoch or,
+// had it none to wait for, has taken its group (both under qmu).
+func waitLeading(a *Appender, n int) {
+	for {
+		a.qmu.Lock()
+		e := a.epoch
+		a.qmu.Unlock()
+		if e >= n {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// A line announced with Expect while a group is in flight joins the next
+// group even if it is queued after that group's leader took over: the
+// leader waits for it, so the two lines share one fsync.
+func TestAppenderNextGroupWaitsForAnnouncedLines(t *testing.T) {
+	a, inFsync, release, fsyncs := heldAppender(t)
+	first := make(chan error, 1)
+	go func() { _, err := a.AppendAt("first"); first <- err }()
+	<-inFsync
+	announced := a.Expect() // its flush has ended; only a link is left
+	second := make(chan error, 1)
+	go func() { _, err := a.AppendAt("second"); second <- err }()
+	waitQueued(a, 1)
+	close(release) // "second" leads the next group, and must wait
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	waitLeading(a, 2) // the leader of "second" has closed the epoch of the announcement
+	if _, err := a.AppendExpectedAt("third", announced); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if n := fsyncs.Load(); n != 2 {
+		t.Errorf("%d fsyncs, want 2: the first line, then the two lines together", n)
+	}
+}
+
+// A cancelled announcement no longer holds a group back.
+func TestAppenderCancelledAnnouncementReleasesTheGroup(t *testing.T) {
+	a, inFsync, release, _ := heldAppender(t)
+	first := make(chan error, 1)
+	go func() { _, err := a.AppendAt("first"); first <- err }()
+	<-inFsync
+	announced := a.Expect()
+	second := make(chan error, 1)
+	go func() { _, err := a.AppendAt("second"); second <- err }()
+	waitQueued(a, 1)
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	announced.Cancel()
+	announced.Cancel() // twice is harmless
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Lines announced while a leader waits are the next leader's to wait for:
+// a steady stream of announcements cannot keep a group from its fsync.
+func TestAppenderAnnouncementsAfterTheLeaderDoNotHoldItsGroup(t *testing.T) {
+	a, inFsync, release, _ := heldAppender(t)
+	first := make(chan error, 1)
+	go func() { _, err := a.AppendAt("first"); first <- err }()
+	<-inFsync
+	early := a.Expect()
+	second := make(chan error, 1)
+	go func() { _, err := a.AppendAt("second"); second <- err }()
+	waitQueued(a, 1)
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	// "second" leads (it closed the epoch of early); a line announced now
+	// must not hold its group.
+	waitLeading(a, 2)
+	late := a.Expect()
+	defer late.Cancel()
+	early.Cancel()
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -301,7 +301,7 @@ func (s *Store) Ingest(id string, body io.Reader, length int64, wantSHA string, 
 		Source:        index.SourceReceiver,
 	}
 	// Concurrent ingests share the index's fsyncs (jsonl.Appender).
-	if err := s.commit(sp, id, func() (int64, error) { return s.appendRow(row) }); err != nil {
+	if err := s.commit(sp, id, func() (int64, error) { return s.index.AppendExpectedAt(row, sp.row) }); err != nil {
 		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
 	}
 	if s.onStored != nil {
@@ -339,6 +339,11 @@ func (s *Store) receive(body io.Reader, length int64, wantSHA string, progress f
 		// The fsync runs while the last bytes are hashed; a body that then
 		// turns out wrong has cost one fsync of a spare that goes anyway.
 		serr := sp.Sync()
+		if serr == nil {
+			// Only a link stands between this spare and its row now: the
+			// next index group waits for it rather than leaving it behind.
+			sp.row = s.index.Expect()
+		}
 		if sum = digest(); sum != wantSHA {
 			err = &MismatchError{Computed: sum}
 		} else if serr != nil {

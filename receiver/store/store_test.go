@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -120,6 +121,47 @@ func TestIngestFailuresLeaveNothing(t *testing.T) {
 				t.Error("a row was written")
 			}
 		})
+	}
+}
+
+// An upload that fails after its spare was fsynced (its row announced to
+// the index, jsonl.Appender.Expect) gives the announcement up: the next
+// index group does not wait for a row that will never come.
+func TestFailedIngestsDoNotHoldTheIndex(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := mustOpen(t, dir)
+	body := []byte("some bytes")
+	ingest := func(id, sha string) error {
+		_, err := s.Ingest(id, bytes.NewReader(body), int64(len(body)), sha, Meta{}, nil)
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		if err := ingest("ep1", sum([]byte("other"))); !errors.Is(err, ErrSHAMismatch) {
+			done <- fmt.Errorf("mismatching ingest = %v, want ErrSHAMismatch", err)
+			return
+		}
+		if err := ingest("ep1", sum(body)); err != nil {
+			done <- err
+			return
+		}
+		// ep1 is stored and indexed: this one fails at the link.
+		if err := ingest("ep1", sum(body)); !errors.Is(err, ErrExists) {
+			done <- fmt.Errorf("second ingest of ep1 = %v, want ErrExists", err)
+			return
+		}
+		done <- ingest("ep2", sum(body))
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a hang, not a slow disk
+		t.Fatal("an ingest after a failed one never returned: the index waits for a row that will not come")
+	}
+	if rows := readRows(t, dir); len(rows) != 2 {
+		t.Errorf("%d rows, want 2", len(rows))
 	}
 }
 
