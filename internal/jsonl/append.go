@@ -60,8 +60,8 @@ type Expected struct {
 // group waits for it instead of leaving it for the group after: lines whose
 // flushes ended together are then committed together, which matters where
 // the index's fsyncs cannot overlap (FUSE holds the file's lock through
-// each). The line must follow with AppendExpectedAt, or the announcement
-// be given up with Cancel.
+// each). The line must follow with AppendLineExpectedAt, or the
+// announcement be given up with Cancel: until then, the next group waits.
 func (a *Appender) Expect() *Expected {
 	a.qmu.Lock()
 	defer a.qmu.Unlock()
@@ -159,14 +159,9 @@ func (a *Appender) AppendAt(v any) (offset int64, err error) {
 	return a.commit(append(line, '\n'), nil)
 }
 
-// AppendExpectedAt is AppendAt for a line announced with Expect.
-func (a *Appender) AppendExpectedAt(v any, e *Expected) (offset int64, err error) {
-	line, err := json.Marshal(v)
-	if err != nil {
-		e.Cancel()
-		return 0, fmt.Errorf("append %s: %w", a.path, err)
-	}
-	return a.commit(append(line, '\n'), e)
+// AppendLineExpectedAt is AppendLineAt for a line announced with Expect.
+func (a *Appender) AppendLineExpectedAt(line []byte, e *Expected) (offset int64, err error) {
+	return a.commit(line, e)
 }
 
 // AppendLine writes line (which must end in '\n' and hold no other newline)

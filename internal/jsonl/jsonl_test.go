@@ -288,7 +288,7 @@ func TestAppenderNextGroupWaitsForAnnouncedLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLeading(a, 2) // the leader of "second" has closed the epoch of the announcement
-	if _, err := a.AppendExpectedAt("third", announced); err != nil {
+	if _, err := a.AppendLineExpectedAt([]byte("\"third\"\n"), announced); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-second; err != nil {

@@ -23,7 +23,7 @@ func (s *Store) Adopt(row index.Row, line []byte, body io.Reader) error {
 	}
 	l := make([]byte, 0, len(line)+1)
 	l = append(append(l, line...), '\n')
-	if err := s.commit(sp, row.ID, func() (int64, error) { return s.index.AppendLineAt(l) }); err != nil {
+	if err := s.commit(sp, row.ID, l); err != nil {
 		return fmt.Errorf("adopt %s: %w", row.ID, err)
 	}
 	return nil

@@ -13,7 +13,6 @@ import (
 
 	"cis490/internal/atomicio"
 	"cis490/internal/index"
-	"cis490/internal/jsonl"
 	"cis490/receiver/datadir"
 )
 
@@ -67,9 +66,6 @@ type spare struct {
 	*os.File
 	path   string
 	direct bool // open with O_DIRECT (see writeNew)
-	// row is the index row's announcement once the spare is fsynced
-	// (jsonl.Appender.Expect), nil before.
-	row *jsonl.Expected
 }
 
 // openSpares starts the spare pool of a data directory whose tmp/ was just
@@ -139,7 +135,6 @@ func (s *spare) link(dst string) error { return os.Link(s.path, dst) }
 
 // discard drops a spare that holds nothing stored.
 func (s *spare) discard() {
-	s.row.Cancel()
 	s.Close()
 	os.Remove(s.path)
 }

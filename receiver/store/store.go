@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -300,8 +301,12 @@ func (s *Store) Ingest(id string, body io.Reader, length int64, wantSHA string, 
 		SchemaVersion: meta.SchemaVersion,
 		Source:        index.SourceReceiver,
 	}
-	// Concurrent ingests share the index's fsyncs (jsonl.Appender).
-	if err := s.commit(sp, id, func() (int64, error) { return s.index.AppendExpectedAt(row, sp.row) }); err != nil {
+	line, err := json.Marshal(row)
+	if err != nil {
+		sp.discard()
+		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
+	}
+	if err := s.commit(sp, id, append(line, '\n')); err != nil {
 		return index.Row{}, fmt.Errorf("ingest %s: %w", id, err)
 	}
 	if s.onStored != nil {
@@ -339,11 +344,6 @@ func (s *Store) receive(body io.Reader, length int64, wantSHA string, progress f
 		// The fsync runs while the last bytes are hashed; a body that then
 		// turns out wrong has cost one fsync of a spare that goes anyway.
 		serr := sp.Sync()
-		if serr == nil {
-			// Only a link stands between this spare and its row now: the
-			// next index group waits for it rather than leaving it behind.
-			sp.row = s.index.Expect()
-		}
 		if sum = digest(); sum != wantSHA {
 			err = &MismatchError{Computed: sum}
 		} else if serr != nil {
@@ -360,16 +360,21 @@ func (s *Store) receive(body io.Reader, length int64, wantSHA string, progress f
 }
 
 // commit links the fsynced spare to store/<id>, never replacing a file
-// (ErrExists), and appends the row with appendRow, which returns its offset
-// once it is durable. If the row cannot be made durable the file is taken
-// back (unstore). It must be called under LockID.
-func (s *Store) commit(sp *spare, id string, appendRow func() (int64, error)) error {
+// (ErrExists), and appends line, the row, to the index, returning once it
+// is durable. Concurrent commits share the index's fsyncs
+// (jsonl.Appender); the row is announced before the link, so the next
+// index group waits for it rather than leaving it for the group after. If
+// the row cannot be made durable the file is taken back (unstore). It must
+// be called under LockID.
+func (s *Store) commit(sp *spare, id string, line []byte) error {
 	kept := false
 	defer func() {
 		if !kept {
 			sp.discard()
 		}
 	}()
+	announced := s.index.Expect()
+	defer announced.Cancel() // unless the line was queued
 	err := sp.link(s.Path(id))
 	if errors.Is(err, fs.ErrExist) {
 		// Rarely an unindexed leftover, which gives way (removeOrphan).
@@ -387,7 +392,7 @@ func (s *Store) commit(sp *spare, id string, appendRow func() (int64, error)) er
 	if err != nil {
 		return err
 	}
-	off, err := appendRow()
+	off, err := s.index.AppendLineExpectedAt(line, announced)
 	if err != nil {
 		return s.unstore(id, err)
 	}
