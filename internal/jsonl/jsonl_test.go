@@ -163,22 +163,8 @@ func TestAppenderContinuesAfterExistingContent(t *testing.T) {
 // in write(2), and the next group commits all of them with one write and
 // one fsync.
 func TestAppenderCommitsWaitingLinesAsOneGroup(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "x.jsonl")
-	a, err := OpenAppender(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	inFsync := make(chan struct{})
-	release := make(chan struct{})
-	var fsyncs atomic.Int32
-	a.fsync = func() error {
-		if fsyncs.Add(1) == 1 {
-			close(inFsync)
-			<-release
-		}
-		return a.f.Sync()
-	}
+	a, inFsync, release, fsyncs := holdFirstFsync(t)
+	path := a.Path()
 	first := make(chan error, 1)
 	go func() { _, err := a.AppendAt(map[string]int{"n": 0}); first <- err }()
 	<-inFsync
@@ -223,9 +209,9 @@ func TestAppenderCommitsWaitingLinesAsOneGroup(t *testing.T) {
 	}
 }
 
-// heldAppender is an appender whose first fsync holds until release is
-// closed, and which counts its fsyncs.
-func heldAppender(t *testing.T) (a *Appender, inFsync, release chan struct{}, fsyncs *atomic.Int32) {
+// holdFirstFsync opens an appender whose first fsync signals inFsync and
+// then holds until release is closed, and which counts its fsyncs.
+func holdFirstFsync(t *testing.T) (a *Appender, inFsync, release chan struct{}, fsyncs *atomic.Int32) {
 	t.Helper()
 	a, err := OpenAppender(filepath.Join(t.TempDir(), "x.jsonl"))
 	if err != nil {
@@ -241,6 +227,28 @@ func heldAppender(t *testing.T) (a *Appender, inFsync, release chan struct{}, fs
 		return a.f.Sync()
 	}
 	return a, inFsync, release, fsyncs
+}
+
+// announcedDuringAGroup sets up what the announcement tests share: a
+// first line's group is in fsync, a line is announced (Expect), a second
+// line queues behind the group, and then the first group ends, so the
+// second line's goroutine leads the next group. It returns the
+// announcement, the second line's result and the appender's fsync count.
+func announcedDuringAGroup(t *testing.T) (a *Appender, announced *Expected, second chan error, fsyncs *atomic.Int32) {
+	t.Helper()
+	a, inFsync, release, fsyncs := holdFirstFsync(t)
+	first := make(chan error, 1)
+	go func() { _, err := a.AppendAt("first"); first <- err }()
+	<-inFsync
+	announced = a.Expect()
+	second = make(chan error, 1)
+	go func() { _, err := a.AppendAt("second"); second <- err }()
+	waitQueued(a, 1)
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	return a, announced, second, fsyncs
 }
 
 // waitQueued waits until n lines wait in the queue.
@@ -275,18 +283,7 @@ func waitLeading(a *Appender, n int) {
 // group even if it is queued after that group's leader took over: the
 // leader waits for it, so the two lines share one fsync.
 func TestAppenderNextGroupWaitsForAnnouncedLines(t *testing.T) {
-	a, inFsync, release, fsyncs := heldAppender(t)
-	first := make(chan error, 1)
-	go func() { _, err := a.AppendAt("first"); first <- err }()
-	<-inFsync
-	announced := a.Expect() // its flush has ended; only a link is left
-	second := make(chan error, 1)
-	go func() { _, err := a.AppendAt("second"); second <- err }()
-	waitQueued(a, 1)
-	close(release) // "second" leads the next group, and must wait
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
+	a, announced, second, fsyncs := announcedDuringAGroup(t)
 	waitLeading(a, 2) // the leader of "second" has closed the epoch of the announcement
 	if _, err := a.AppendLineExpectedAt([]byte("\"third\"\n"), announced); err != nil {
 		t.Fatal(err)
@@ -301,18 +298,7 @@ func TestAppenderNextGroupWaitsForAnnouncedLines(t *testing.T) {
 
 // A cancelled announcement no longer holds a group back.
 func TestAppenderCancelledAnnouncementReleasesTheGroup(t *testing.T) {
-	a, inFsync, release, _ := heldAppender(t)
-	first := make(chan error, 1)
-	go func() { _, err := a.AppendAt("first"); first <- err }()
-	<-inFsync
-	announced := a.Expect()
-	second := make(chan error, 1)
-	go func() { _, err := a.AppendAt("second"); second <- err }()
-	waitQueued(a, 1)
-	close(release)
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
+	_, announced, second, _ := announcedDuringAGroup(t)
 	announced.Cancel()
 	announced.Cancel() // twice is harmless
 	if err := <-second; err != nil {
@@ -323,18 +309,7 @@ func TestAppenderCancelledAnnouncementReleasesTheGroup(t *testing.T) {
 // Lines announced while a leader waits are the next leader's to wait for:
 // a steady stream of announcements cannot keep a group from its fsync.
 func TestAppenderAnnouncementsAfterTheLeaderDoNotHoldItsGroup(t *testing.T) {
-	a, inFsync, release, _ := heldAppender(t)
-	first := make(chan error, 1)
-	go func() { _, err := a.AppendAt("first"); first <- err }()
-	<-inFsync
-	early := a.Expect()
-	second := make(chan error, 1)
-	go func() { _, err := a.AppendAt("second"); second <- err }()
-	waitQueued(a, 1)
-	close(release)
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
+	a, early, second, _ := announcedDuringAGroup(t)
 	// "second" leads (it closed the epoch of early); a line announced now
 	// must not hold its group.
 	waitLeading(a, 2)
