@@ -68,14 +68,11 @@ type Store struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	index *jsonl.Appender
-	rows  *rowIndex
-	// appendRow appends a row durably and returns its offset; tests replace
-	// it to make the append fail.
-	appendRow func(index.Row) (int64, error)
-	dirFile   *os.File
-	dirSync   *atomicio.GroupSyncer
-	tmpFile   *os.File
+	index   *jsonl.Appender
+	rows    *rowIndex
+	dirFile *os.File
+	dirSync *atomicio.GroupSyncer
+	tmpFile *os.File
 	// spares hands out the files uploads are written into (spares.go).
 	spares *spares
 
@@ -148,7 +145,6 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 	if s.index, err = jsonl.OpenAppender(s.IndexPath()); err != nil {
 		return nil, rep, err
 	}
-	s.appendRow = func(r index.Row) (int64, error) { return s.index.AppendAt(r) }
 	if s.rows, err = buildRowIndex(s.IndexPath()); err != nil {
 		s.index.Close()
 		return nil, rep, err
@@ -166,7 +162,8 @@ func Open(dataDir string, opts Options) (*Store, RecoveryReport, error) {
 		return nil, rep, fmt.Errorf("open store: %w", err)
 	}
 	s.spares = openSpares(l, s.tmpFile, s.dirFile, s.log)
-	rows, err := backfill(s.dir, s.appendRow, s.rows, false, s.now)
+	appendRow := func(r index.Row) (int64, error) { return s.index.AppendAt(r) }
+	rows, err := backfill(s.dir, appendRow, s.rows, false, s.now)
 	if err != nil {
 		s.Close()
 		return nil, rep, fmt.Errorf("re-index store: %w", err)
