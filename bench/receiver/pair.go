@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
-	"time"
 )
 
 // runPair compares two receivers, A and B (two builds, or one build with
@@ -31,13 +29,13 @@ func runPair(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "bench/out/receiver/pair", "scratch directory for both data directories")
 	size := fs.Int("size", 256<<10, "bytes per upload")
 	clients := fs.Int("clients", 8, "concurrent uploads")
-	slice := fs.Int("slice", 2000, "uploads per slice")
+	count := fs.Int("slice", 2000, "uploads per slice")
 	rounds := fs.Int("rounds", 10, "rounds of one slice each")
-	if err := fs.Parse(args); err != nil || *binA == "" || *binB == "" || fs.NArg() != 0 || *slice < 1 || *rounds < 1 {
+	if err := fs.Parse(args); err != nil || *binA == "" || *binB == "" || fs.NArg() != 0 || *count < 1 || *rounds < 1 {
 		fmt.Fprintln(stderr, "usage: receiverbench pair --a BIN [--a-env K=V,...] --b BIN [--b-env K=V,...] [--size N] [--clients N] [--slice N] [--rounds N]")
 		return 2
 	}
-	if err := pair(*binA, *binB, splitEnv(*envA), splitEnv(*envB), *out, *size, *clients, *slice, *rounds, stdout); err != nil {
+	if err := pair(*binA, *binB, splitEnv(*envA), splitEnv(*envB), *out, *size, *clients, *count, *rounds, stdout); err != nil {
 		fmt.Fprintln(stderr, "receiverbench pair:", err)
 		return 1
 	}
@@ -51,7 +49,7 @@ func splitEnv(s string) []string {
 	return strings.Split(s, ",")
 }
 
-func pair(binA, binB string, envA, envB []string, out string, size, clients, slice, rounds int, stdout io.Writer) error {
+func pair(binA, binB string, envA, envB []string, out string, size, clients, count, rounds int, stdout io.Writer) error {
 	if err := os.RemoveAll(out); err != nil {
 		return err
 	}
@@ -100,17 +98,14 @@ func pair(binA, binB string, envA, envB []string, out string, size, clients, sli
 		got := map[string]float64{}
 		for _, name := range order {
 			p := procs[name]
-			ups := prepare(c, slice, "/v1/episodes/", fmt.Sprintf("p%d-%s", round, name), benchToken)
-			syscall.Sync()
-			cpu0 := cpuTicks(p.cmd.Process.Pid)
-			el, err := load(p.addr, ups, clients)
+			ups := prepare(c, count, "/v1/episodes/", fmt.Sprintf("p%d-%s", round, name), benchToken)
+			sl, err := runSlice(p.addr, p.cmd.Process.Pid, ups, clients)
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", name, round+1, err)
 			}
-			cpu := time.Duration(cpuTicks(p.cmd.Process.Pid)-cpu0) * 10 * time.Millisecond
-			got[name] = float64(slice) / el.Seconds()
+			got[name] = float64(count) / sl.took.Seconds()
 			rate[name] = append(rate[name], got[name])
-			fmt.Fprintf(stdout, "round %2d %s: %6.0f uploads/s, %.3f ms CPU per upload\n", round+1, name, got[name], ms(cpu)/float64(slice))
+			fmt.Fprintf(stdout, "round %2d %s: %6.0f uploads/s, %.3f ms CPU per upload\n", round+1, name, got[name], ms(sl.server)/float64(count))
 		}
 		ratios = append(ratios, got["B"]/got["A"])
 	}
@@ -124,6 +119,6 @@ func pair(binA, binB string, envA, envB []string, out string, size, clients, sli
 		fmt.Fprintf(stdout, " %.2f", r)
 	}
 	fmt.Fprintf(stdout, "\nB/A: median %.3f of %d rounds; uploads/s median A %.0f, B %.0f (%d × %d bytes per slice, %d clients)\n",
-		med(ratios), rounds, med(rate["A"]), med(rate["B"]), slice, size, clients)
+		med(ratios), rounds, med(rate["A"]), med(rate["B"]), count, size, clients)
 	return nil
 }

@@ -124,21 +124,37 @@ func (s *suite) measureSliced(sh shape, rounds int) error {
 			default:
 				ups = prepare(*sh.corpus, sh.count, "/"+t+"/", idBase, "")
 			}
-			syscall.Sync() // no server's dirty pages are written back in the next one's slice
-			cpu0, self0 := cpuTicks(server), cpuTicks(os.Getpid())
-			d, err := load(addr, ups, sh.clients)
-			cpu1, self1 := cpuTicks(server), cpuTicks(os.Getpid())
+			sl, err := runSlice(addr, server, ups, sh.clients)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t, err)
 			}
+			d := sl.took
 			s.times[sh.name][t] = append(s.times[sh.name][t], d)
-			s.cpu[sh.name][t] = append(s.cpu[sh.name][t], time.Duration(cpu1-cpu0)*10*time.Millisecond)
-			s.self[sh.name][t] = append(s.self[sh.name][t], time.Duration(self1-self0)*10*time.Millisecond)
+			s.cpu[sh.name][t] = append(s.cpu[sh.name][t], sl.server)
+			s.self[sh.name][t] = append(s.self[sh.name][t], sl.client)
 			line += fmt.Sprintf(" %s %.0f/s", t, float64(sh.count)/d.Seconds())
 		}
 		s.logf("%s", line)
 	}
 	return nil
+}
+
+// slice is one timed slice of uploads to one server.
+type slice struct {
+	took           time.Duration // first request to last answer
+	server, client time.Duration // CPU of the server's process and of this one
+}
+
+// runSlice sends ups to the server at addr (process server) over clients
+// connections, after a sync(2) so that no server's dirty pages are written
+// back in the next one's slice.
+func runSlice(addr string, server int, ups []upload, clients int) (slice, error) {
+	syscall.Sync()
+	cpu0, self0 := cpuTicks(server), cpuTicks(os.Getpid())
+	d, err := load(addr, ups, clients)
+	cpu1, self1 := cpuTicks(server), cpuTicks(os.Getpid())
+	tick := 10 * time.Millisecond
+	return slice{took: d, server: time.Duration(cpu1-cpu0) * tick, client: time.Duration(self1-self0) * tick}, err
 }
 
 // prepareRest builds count uploads for rest-server's REST backend protocol:
